@@ -1,0 +1,1 @@
+"""The ``railwatch`` command line."""

@@ -1,0 +1,134 @@
+"""Reusable options, callbacks and the error boundary of the command line."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from railwatch.errors import (
+    NoUsableScenes,
+    OutputError,
+    RailwatchError,
+    RailwatchWarning,
+    SceneReadError,
+    SiteConfigError,
+    VectorReadError,
+)
+
+
+class ConfigError(click.ClickException):
+    """Bad site file, vector or option value: exit 2."""
+
+    exit_code = 2
+
+
+class NothingProcessed(click.ClickException):
+    """No acquisition could be processed: exit 3."""
+
+    exit_code = 3
+
+
+class ScenesRejected(click.ClickException):
+    """Some scenes were rejected under ``--strict``: exit 1."""
+
+    exit_code = 1
+
+
+def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any:
+    """Run ``func(ctx)`` converting railwatch errors to one-line messages and exit codes.
+
+    Under ``--debug`` the original exception propagates with its traceback.
+    """
+
+    def debug() -> bool:
+        return bool(isinstance(ctx.obj, dict) and ctx.obj.get("debug"))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", RailwatchWarning)
+        warnings.showwarning = _show_warning
+        try:
+            return func(ctx)
+        except (SiteConfigError, VectorReadError) as exc:
+            if debug():
+                raise
+            raise ConfigError(str(exc)) from None
+        except (NoUsableScenes, SceneReadError) as exc:
+            if debug():
+                raise
+            raise NothingProcessed(str(exc)) from None
+        except (OutputError, RailwatchError) as exc:
+            if debug():
+                raise
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            if debug():
+                raise
+            click.echo("Aborted: interrupted; outputs of completed steps are intact.", err=True)
+            ctx.exit(130)
+
+
+def _show_warning(
+    message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+# ----------------------------------------------------------------------------- options
+
+imagery_arg = click.argument("imagery", nargs=-1, required=True, type=click.Path(path_type=Path))
+
+
+def _existing_file(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None:
+        return None
+    p = Path(value)
+    if not p.exists():
+        raise click.BadParameter(f"{p}: file not found")
+    return p
+
+
+site_opt = click.option(
+    "--site",
+    "site_path",
+    type=click.Path(path_type=Path),
+    callback=_existing_file,
+    help="Site file (YAML): AOI, tracks, resolution, priors, baseline.",
+)
+aoi_opt = click.option(
+    "--aoi",
+    type=click.Path(path_type=Path),
+    callback=_existing_file,
+    help="AOI polygon(s), any vector format GDAL reads, any CRS. Overrides the site AOI.",
+)
+tracks_opt = click.option(
+    "--tracks",
+    type=click.Path(path_type=Path),
+    callback=_existing_file,
+    help="Track centre lines, any vector format GDAL reads, any CRS.",
+)
+out_dir_opt = click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory.",
+)
+resolution_opt = click.option(
+    "--resolution",
+    "resolution_m",
+    type=click.FloatRange(min=0.05, max=30.0),
+    help="Working resolution in metres (default: site file, else the finest input).",
+)
+workers_opt = click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local worker processes.",
+)
+force_opt = click.option("--force", is_flag=True, help="Recompute every acquisition.")
+seed_opt = click.option("--seed", type=int, default=2024, show_default=True, help="Random seed.")

@@ -1,0 +1,98 @@
+"""Writers for the output directory. Every file is written to a temporary name in the same
+folder and renamed over the target, so a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from railwatch.errors import OutputError
+
+__all__ = [
+    "atomic_path",
+    "write_bytes",
+    "write_text",
+    "write_json",
+    "write_csv",
+    "sha256_file",
+]
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it over ``target`` on success.
+
+    On any exception the temporary file is removed and ``target`` is left as it was.
+    Disk-full and permission errors become :class:`OutputError` naming the target.
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=suffix or target.suffix or ".tmp", dir=target.parent
+        )
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(target, _os_problem(exc)) from None
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise OutputError(target, _os_problem(exc)) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device; previous outputs are intact"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "output location is not writable; previous outputs are intact"
+    return f"cannot write ({exc.strerror or exc})"
+
+
+def write_bytes(target: str | Path, data: bytes) -> Path:
+    """Atomically write ``data`` to ``target``."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(target)
+
+
+def write_text(target: str | Path, text: str) -> Path:
+    r"""Atomically write UTF-8 ``text`` to ``target`` (``\\n`` line endings)."""
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | Path, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented, key-sorted JSON."""
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_csv(target: str | Path, df: Any) -> Path:
+    """Atomically write a pandas DataFrame as CSV without its index."""
+    return write_text(target, df.to_csv(index=False, lineterminator="\n"))
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
