@@ -1,16 +1,60 @@
-"""Imagery ingest: discover scenes, find acquisition times, group tiles, read the AOI window
-warped onto the site grid."""
+"""Imagery ingest: discover scenes, date them, group tiles, read the AOI window.
+
+Only the AOI window (plus a margin) of each file is read, warped onto the site grid.
+
+Everything that touches image files lives here; the rest of railwatch works on
+:class:`Scene` arrays.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
+from scipy import ndimage
 
+from railwatch.errors import RailwatchWarning, SceneReadError
 from railwatch.site import SiteGrid
 
-__all__ = ["Scene"]
+__all__ = [
+    "Scene",
+    "SceneFile",
+    "Acquisition",
+    "Rejection",
+    "discover",
+    "inspect_file",
+    "group_acquisitions",
+    "read_acquisition",
+    "datetime_from_name",
+    "datetime_from_tags",
+    "finest_gsd",
+    "RASTER_SUFFIXES",
+]
+
+logger = logging.getLogger(__name__)
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".png", ".jpg", ".jpeg", ".ntf")
+"""File endings looked at when a folder is searched."""
+
+MAX_WINDOW_PIXELS = 400_000_000
+"""Refuse to read a window larger than this many pixels per band (memory guard)."""
+
+# ---------------------------------------------------------------------------- dataclasses
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +101,9 @@ class Scene:
     def rgb(self) -> np.ndarray:
         """(height, width, 3) float32 true colour; grey repeated for panchromatic scenes."""
         if all(b in self.bands for b in ("red", "green", "blue")):
-            return np.stack([self.data[self.bands.index(b)] for b in ("red", "green", "blue")], axis=-1)
+            return np.stack(
+                [self.data[self.bands.index(b)] for b in ("red", "green", "blue")], axis=-1
+            )
         g = self.gray()
         return np.stack([g, g, g], axis=-1)
 
@@ -65,3 +111,799 @@ class Scene:
     def date(self) -> dt.date:
         """UTC calendar date of the acquisition."""
         return self.datetime.astimezone(dt.UTC).date()
+
+
+@dataclass(frozen=True, slots=True)
+class SceneFile:
+    """What railwatch learned about one image file without reading its pixels."""
+
+    path: str
+    datetime: dt.datetime | None
+    date_source: str | None
+    """``stac``, ``metadata`` or ``filename``."""
+    crs: str
+    gsd_m: float
+    width: int
+    height: int
+    count: int
+    dtype: str
+    bands: tuple[str, ...]
+    """Colour interpretation of each band as read from the file (``undefined`` if unset)."""
+    bounds: tuple[float, float, float, float]
+    """In the file's CRS."""
+    nodata: float | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """Row for ``scenes.csv`` and ``railwatch info``."""
+        return {
+            "path": self.path,
+            "datetime": None if self.datetime is None else iso_utc(self.datetime),
+            "date_source": self.date_source,
+            "crs": self.crs,
+            "gsd_m": round(self.gsd_m, 4),
+            "width": self.width,
+            "height": self.height,
+            "bands": self.count,
+            "band_names": ",".join(self.bands),
+            "dtype": self.dtype,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Acquisition:
+    """Files that image the ground at the same moment (tiles of one product)."""
+
+    datetime: dt.datetime
+    files: tuple[SceneFile, ...]
+
+    @property
+    def id(self) -> str:
+        """Stable identifier, e.g. ``20230114T021500``."""
+        return self.datetime.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S")
+
+    @property
+    def gsd_m(self) -> float:
+        """Finest native GSD among the tiles."""
+        return min(f.gsd_m for f in self.files)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that could not be used, and why (a row of ``scenes.csv``)."""
+
+    path: str
+    reason: str
+    datetime: dt.datetime | None = None
+    crs: str | None = None
+    gsd_m: float | None = None
+
+
+@dataclass(slots=True)
+class _Candidate:
+    path: str
+    stac_datetime: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def iso_utc(t: dt.datetime) -> str:
+    """ISO 8601 in UTC with a ``Z`` suffix and whole seconds."""
+    return t.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------------------- dates
+
+_NAME_PATTERNS = [
+    # 2023-01-14, 2023_01_14, 2023.01.14, optionally followed by a time
+    re.compile(
+        r"(?<!\d)(?P<y>(?:19|20)\d{2})[-_.](?P<m>\d{2})[-_.](?P<d>\d{2})"
+        r"(?:[T_ ](?P<H>\d{2})[:\-_]?(?P<M>\d{2})[:\-_]?(?P<S>\d{2}))?(?!\d)"
+    ),
+    # 20230114, 20230114T021500, 20230114_021500
+    re.compile(
+        r"(?<!\d)(?P<y>(?:19|20)\d{2})(?P<m>\d{2})(?P<d>\d{2})"
+        r"(?:[T_]?(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2}))?(?!\d)"
+    ),
+]
+
+
+def datetime_from_name(name: str) -> dt.datetime | None:
+    """Acquisition time from a file name, or None.
+
+    Recognises ``20230114``, ``20230114T021500``, ``2022-11-03``, ``2022_11_03_0215 00``
+    and similar, bounded by non-digits so long catalogue ids are not misread.
+
+    Parameters
+    ----------
+    name : str
+        File name or path; only the last component is used.
+
+    Returns
+    -------
+    datetime.datetime or None
+        Timezone-aware UTC.
+
+    Examples
+    --------
+    >>> datetime_from_name("20230114_tumangang.tif")
+    datetime.datetime(2023, 1, 14, 0, 0, tzinfo=datetime.timezone.utc)
+    >>> datetime_from_name("TMG_2022-11-03T02:15:30.tif").isoformat()
+    '2022-11-03T02:15:30+00:00'
+    >>> datetime_from_name("scene_123456789.tif") is None
+    True
+    """
+    base = os.path.basename(str(name))
+    for pattern in _NAME_PATTERNS:
+        for m in pattern.finditer(base):
+            try:
+                d = dt.datetime(
+                    int(m["y"]),
+                    int(m["m"]),
+                    int(m["d"]),
+                    int(m["H"] or 0),
+                    int(m["M"] or 0),
+                    int(m["S"] or 0),
+                    tzinfo=dt.UTC,
+                )
+            except ValueError:
+                continue
+            return d
+    return None
+
+
+_TAG_KEYS = (
+    "ACQUISITIONDATETIME",
+    "ACQUISITION_DATETIME",
+    "ACQUISITION_DATE",
+    "ACQUISITIONDATE",
+    "IMAGING_DATE",
+    "DATE_ACQUIRED",
+    "ACQUIRED",
+    "FIRSTLINETIME",
+    "TIFFTAG_DATETIME",
+    "DATETIME",
+)
+
+_TAG_FORMATS = (
+    "%Y:%m:%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y%m%d%H%M%S",
+    "%Y%m%d",
+)
+
+
+def parse_timestamp(value: str) -> dt.datetime | None:
+    """Parse one date/time string in the formats imagery providers write, or None.
+
+    Examples
+    --------
+    >>> parse_timestamp("2023:01:14 02:15:00").isoformat()
+    '2023-01-14T02:15:00+00:00'
+    >>> parse_timestamp("2023-01-14T11:15:00+09:00").isoformat()
+    '2023-01-14T02:15:00+00:00'
+    >>> parse_timestamp("yesterday") is None
+    True
+    """
+    text = str(value).strip()
+    if not text:
+        return None
+    iso = text[:-1] + "+00:00" if text.endswith("Z") else text
+    try:
+        d = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        d = None
+        for fmt in _TAG_FORMATS:
+            try:
+                d = dt.datetime.strptime(text[: len(dt.datetime(2000, 1, 1).strftime(fmt))], fmt)
+                break
+            except ValueError:
+                continue
+        if d is None:
+            return None
+    if not 1950 <= d.year <= 2200:
+        return None
+    if d.tzinfo is None:
+        return d.replace(tzinfo=dt.UTC)
+    return d.astimezone(dt.UTC)
+
+
+def datetime_from_tags(tags: dict[str, str]) -> dt.datetime | None:
+    """Acquisition time from GDAL metadata items, or None.
+
+    Acquisition-specific keys (``ACQUISITIONDATETIME`` and similar) win over the TIFF
+    ``DateTime`` tag, which some tools set to the processing time.
+    """
+    upper = {str(k).upper(): v for k, v in tags.items()}
+    for key in _TAG_KEYS:
+        if key in upper:
+            d = parse_timestamp(upper[key])
+            if d is not None:
+                return d
+    return None
+
+
+# ---------------------------------------------------------------------------- discovery
+
+
+def _gdal_path(href: str) -> str:
+    if href.startswith(("http://", "https://")):
+        return "/vsicurl/" + href
+    if href.startswith("s3://"):
+        return "/vsis3/" + href[5:]
+    if href.startswith("file://"):
+        return href[7:]
+    return href
+
+
+def _is_stac(obj: Any) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    if "stac_version" in obj:
+        return True
+    if obj.get("type") == "FeatureCollection":
+        feats = obj.get("features") or []
+        return bool(feats) and all(isinstance(f, dict) and "stac_version" in f for f in feats)
+    return False
+
+
+def _stac_candidates(path: Path, obj: dict[str, Any]) -> tuple[list[_Candidate], list[Rejection]]:
+    import pystac
+
+    items: list[Any] = []
+    try:
+        if obj.get("type") == "FeatureCollection":
+            items = list(pystac.ItemCollection.from_dict(obj, preserve_dict=False))
+            for it in items:
+                if it.get_self_href() is None:
+                    it.set_self_href(str(path.resolve()))
+        elif obj.get("type") == "Feature":
+            items = [pystac.Item.from_file(str(path))]
+        else:
+            cat = pystac.read_file(str(path))
+            items = list(cat.get_items(recursive=True))
+    except Exception as exc:
+        return [], [Rejection(str(path), f"not a readable STAC document ({_short(exc)})")]
+    out: list[_Candidate] = []
+    bad: list[Rejection] = []
+    for item in items:
+        when = item.datetime or _stac_start(item)
+        asset = _pick_asset(item)
+        if asset is None:
+            bad.append(Rejection(f"{path}#{item.id}", "STAC item has no image asset"))
+            continue
+        href = asset.get_absolute_href() or asset.href
+        out.append(_Candidate(_gdal_path(href), stac_datetime=when, extra={"stac_item": item.id}))
+    return out, bad
+
+
+def _stac_start(item: Any) -> dt.datetime | None:
+    start = item.properties.get("start_datetime")
+    return parse_timestamp(start) if start else None
+
+
+def _pick_asset(item: Any) -> Any:
+    assets = item.assets
+    for key in ("visual", "analytic", "data", "image", "ortho", "pan"):
+        if key in assets:
+            return assets[key]
+    for a in assets.values():
+        roles = a.roles or []
+        mt = (a.media_type or "").lower()
+        if "data" in roles or "image/tiff" in mt or "jp2" in mt:
+            return a
+    for a in assets.values():
+        if str(a.href).lower().endswith(RASTER_SUFFIXES[:5]):
+            return a
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    """Files below ``folder``, sorted, following links but never looping."""
+    seen: set[tuple[int, int]] = set()
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            st = d.stat()
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            logger.warning("%s: already visited (symlink loop?); skipped", d)
+            continue
+        seen.add(key)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            logger.warning("%s: cannot list folder (%s)", d, exc.strerror)
+            continue
+        subdirs = []
+        for e in entries:
+            try:
+                if e.is_dir():
+                    subdirs.append(Path(e.path))
+                elif e.is_file():
+                    yield Path(e.path)
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
+
+
+def discover(inputs: Sequence[str | Path]) -> tuple[list[SceneFile], list[Rejection]]:
+    """Find image files among ``inputs`` and read their metadata.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Image files, folders (searched recursively for raster files and STAC JSON), STAC
+        items, item collections or catalogs, or GDAL paths such as ``/vsicurl/...``.
+
+    Returns
+    -------
+    files : list of SceneFile
+        Usable files, sorted by acquisition time then path.
+    rejected : list of Rejection
+        Inputs that cannot be used, each with a reason.
+    """
+    candidates: list[_Candidate] = []
+    rejected: list[Rejection] = []
+    for raw in inputs:
+        s = str(raw)
+        if s.startswith("/vsi") or "://" in s:
+            candidates.append(_Candidate(_gdal_path(s)))
+            continue
+        p = Path(s)
+        if not p.exists() and not p.is_symlink():
+            rejected.append(Rejection(s, "file not found"))
+            continue
+        if p.is_dir():
+            found = 0
+            for f in _walk(p):
+                suffix = f.suffix.lower()
+                if suffix in RASTER_SUFFIXES:
+                    candidates.append(_Candidate(str(f)))
+                    found += 1
+                elif suffix == ".json":
+                    obj = _load_json(f)
+                    if _is_stac(obj) and obj.get("type") != "Feature":
+                        c, r = _stac_candidates(f, obj)
+                        candidates += c
+                        rejected += r
+                        found += len(c)
+            if not found:
+                rejected.append(Rejection(s, "folder holds no imagery"))
+            continue
+        if p.suffix.lower() in (".json", ".geojson"):
+            obj = _load_json(p)
+            if _is_stac(obj):
+                c, r = _stac_candidates(p, obj)
+                candidates += c
+                rejected += r
+                if not c and not r:
+                    rejected.append(Rejection(s, "STAC document lists no items"))
+                continue
+            rejected.append(Rejection(s, "JSON file is not a STAC item, collection or catalog"))
+            continue
+        candidates.append(_Candidate(str(p)))
+
+    files: list[SceneFile] = []
+    seen: set[str] = set()
+    for c in candidates:
+        key = os.path.realpath(c.path) if not c.path.startswith("/vsi") else c.path
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            files.append(inspect_file(c.path, stac_datetime=c.stac_datetime))
+        except SceneReadError as exc:
+            rejected.append(Rejection(exc.path, exc.reason))
+    files.sort(key=lambda f: (f.datetime or dt.datetime.min.replace(tzinfo=dt.UTC), f.path))
+    return files, rejected
+
+
+def _load_json(p: Path) -> Any:
+    try:
+        with open(p, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+_CI_NAMES = {
+    ColorInterp.red: "red",
+    ColorInterp.green: "green",
+    ColorInterp.blue: "blue",
+    ColorInterp.gray: "gray",
+    ColorInterp.alpha: "alpha",
+    ColorInterp.undefined: "undefined",
+}
+
+
+def _gsd_m(src: Any) -> float:
+    res_x, res_y = abs(src.transform.a), abs(src.transform.e)
+    if src.crs.is_geographic:
+        lat = (src.bounds.top + src.bounds.bottom) / 2
+        mx = res_x * 111_320.0 * math.cos(math.radians(lat))
+        my = res_y * 110_574.0
+        return float(math.sqrt(mx * my))
+    factor = src.crs.linear_units_factor[1] if src.crs.linear_units_factor else 1.0
+    return float(math.sqrt(res_x * res_y) * factor)
+
+
+def inspect_file(path: str | Path, *, stac_datetime: dt.datetime | None = None) -> SceneFile:
+    """Read one file's metadata and acquisition time.
+
+    Parameters
+    ----------
+    path : str or Path
+        A local path or a GDAL path (``/vsicurl/...``).
+    stac_datetime : datetime.datetime, optional
+        Time from a STAC item, which wins over metadata and file name.
+
+    Returns
+    -------
+    SceneFile
+
+    Raises
+    ------
+    SceneReadError
+        The file is empty, unreadable, not georeferenced, has no CRS or no date anywhere.
+    """
+    s = str(path)
+    if not s.startswith("/vsi"):
+        p = Path(s)
+        try:
+            size = p.stat().st_size
+        except OSError as exc:
+            raise SceneReadError(s, f"cannot access file ({exc.strerror})") from None
+        if size == 0:
+            raise SceneReadError(s, "file is empty (0 bytes)")
+        if not os.access(p, os.R_OK):
+            raise SceneReadError(s, "permission denied")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(s) as src:
+                return _inspect_open(src, s, stac_datetime)
+    except SceneReadError:
+        raise
+    except RasterioIOError as exc:
+        raise SceneReadError(s, f"not a readable raster ({_short(exc)})") from None
+    except Exception as exc:  # corrupt files surface as many GDAL error types
+        raise SceneReadError(s, f"cannot read ({_short(exc)})") from None
+
+
+def _inspect_open(src: Any, s: str, stac_datetime: dt.datetime | None) -> SceneFile:
+    if src.crs is None:
+        if src.transform.is_identity and not src.gcps[0]:
+            raise SceneReadError(s, "not georeferenced (no CRS or geotransform)")
+        raise SceneReadError(s, "raster has no CRS")
+    if src.transform.is_identity:
+        raise SceneReadError(s, "not georeferenced (identity geotransform)")
+    if src.transform.b != 0 or src.transform.d != 0:
+        logger.debug("%s: rotated geotransform, warping handles it", s)
+    when, source = None, None
+    if stac_datetime is not None:
+        when, source = stac_datetime.astimezone(dt.UTC), "stac"
+    if when is None:
+        tags = dict(src.tags())
+        for domain in ("IMAGERY", "IMAGE_STRUCTURE"):
+            try:
+                tags.update(src.tags(ns=domain))
+            except Exception:
+                pass
+        when = datetime_from_tags(tags)
+        source = "metadata" if when else None
+    if when is None:
+        when = datetime_from_name(s)
+        source = "filename" if when else None
+    if when is None:
+        raise SceneReadError(s, "no acquisition date in STAC, metadata or file name")
+    bands = tuple(_CI_NAMES.get(ci, ci.name) for ci in src.colorinterp)
+    epsg = src.crs.to_epsg()
+    return SceneFile(
+        path=s,
+        datetime=when,
+        date_source=source,
+        crs=f"EPSG:{epsg}" if epsg else src.crs.to_wkt(),
+        gsd_m=_gsd_m(src),
+        width=src.width,
+        height=src.height,
+        count=src.count,
+        dtype=str(src.dtypes[0]),
+        bands=bands,
+        bounds=tuple(src.bounds),
+        nodata=src.nodata,
+    )
+
+
+def group_acquisitions(
+    files: Sequence[SceneFile], *, tolerance_s: float = 120.0
+) -> list[Acquisition]:
+    """Group files whose acquisition times lie within ``tolerance_s`` of each other.
+
+    Tiles of one product share a time; repeated copies of one file (same time, same
+    footprint) are kept once so they are not double-mosaicked.
+    """
+    dated = sorted((f for f in files if f.datetime is not None), key=lambda f: (f.datetime, f.path))
+    groups: list[list[SceneFile]] = []
+    for f in dated:
+        if groups and (f.datetime - groups[-1][0].datetime).total_seconds() <= tolerance_s:
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+    return [Acquisition(datetime=g[0].datetime, files=tuple(g)) for g in groups]
+
+
+def duplicate_files(acq: Acquisition) -> list[SceneFile]:
+    """Files of ``acq`` that repeat an earlier file's footprint and size exactly."""
+    seen: set[tuple[Any, ...]] = set()
+    dups = []
+    for f in acq.files:
+        key = (f.crs, tuple(round(b, 6) for b in f.bounds), f.width, f.height, f.count)
+        if key in seen:
+            dups.append(f)
+        seen.add(key)
+    return dups
+
+
+def finest_gsd(files: Sequence[SceneFile], *, floor_m: float = 0.05) -> float:
+    """Working resolution when none is configured: the finest input GSD, rounded to 1 cm."""
+    g = min(f.gsd_m for f in files)
+    return max(floor_m, round(g, 2))
+
+
+# ---------------------------------------------------------------------------- reading
+
+_WORLDVIEW8 = {"blue": 2, "green": 3, "red": 5, "nir": 7}
+
+
+def band_indexes(
+    sf: SceneFile, band_mapping: dict[str, int] | None = None
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """1-based band indexes to read and their colour names, canonical order R, G, B, NIR.
+
+    A configured ``band_mapping`` wins; otherwise the file's colour interpretation; a
+    file without one is read as R, G, B(, NIR) - for 8 bands, WorldView order.
+    """
+    if band_mapping:
+        bad = {k: v for k, v in band_mapping.items() if v > sf.count}
+        if bad:
+            k, v = next(iter(bad.items()))
+            raise SceneReadError(
+                sf.path, f"band_mapping {k}={v} but the file has {sf.count} band(s)"
+            )
+        if "pan" in band_mapping:
+            return (band_mapping["pan"],), ("pan",)
+        names = tuple(n for n in ("red", "green", "blue", "nir") if n in band_mapping)
+        return tuple(band_mapping[n] for n in names), names
+    ci = [b for b in sf.bands]
+    data_bands = [i + 1 for i, b in enumerate(ci) if b != "alpha"]
+    if all(c in ci for c in ("red", "green", "blue")):
+        idx = [ci.index(c) + 1 for c in ("red", "green", "blue")]
+        rest = [i for i in data_bands if i not in idx]
+        names = ("red", "green", "blue")
+        if rest:
+            return (*idx, rest[0]), (*names, "nir")
+        return tuple(idx), names
+    n = len(data_bands)
+    if n == 1:
+        return (data_bands[0],), ("pan",)
+    if n == 2:
+        return (data_bands[0],), ("pan",)
+    if n in (3, 4):
+        return tuple(data_bands), ("red", "green", "blue", "nir")[:n]
+    if n == 8:
+        return tuple(_WORLDVIEW8[c] for c in ("red", "green", "blue", "nir")), (
+            "red",
+            "green",
+            "blue",
+            "nir",
+        )
+    return tuple(data_bands[:3]), ("red", "green", "blue")
+
+
+def white_level(dtype: str, sample: np.ndarray) -> float:
+    """Digital number that maps to 1.0: 255 for 8-bit, else the bit depth the data use.
+
+    Examples
+    --------
+    >>> white_level("uint8", np.array([3, 200]))
+    255.0
+    >>> white_level("uint16", np.array([10, 1800, 2047]))
+    2047.0
+    """
+    if dtype == "uint8":
+        return 255.0
+    vals = sample[np.isfinite(sample)]
+    hi = float(np.percentile(vals, 99.9)) if vals.size else 1.0
+    if dtype.startswith("float"):
+        if hi <= 1.5:
+            return 1.0
+    for bits in (8, 10, 11, 12, 14, 16):
+        level = float(2**bits - 1)
+        if hi <= level:
+            return level
+    return hi
+
+
+def _read_one(
+    sf: SceneFile,
+    grid: SiteGrid,
+    indexes: tuple[int, ...],
+    *,
+    pad_px: int = 4,
+    max_pixels: int = MAX_WINDOW_PIXELS,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Read the part of one file under ``grid`` and warp it onto the grid.
+
+    Returns (data float32 (bands,H,W) in DN, valid bool) or None when the file misses the
+    grid.
+    """
+    with rasterio.open(sf.path) as src:
+        left, bottom, right, top = grid.bounds
+        pad = pad_px * grid.resolution_m
+        try:
+            b = transform_bounds(
+                grid.crs, src.crs, left - pad, bottom - pad, right + pad, top + pad, densify_pts=21
+            )
+        except Exception as exc:
+            raise SceneReadError(
+                sf.path, f"cannot relate its CRS to the site ({_short(exc)})"
+            ) from None
+        if src.transform.b == 0 and src.transform.d == 0:
+            w = from_bounds(*b, transform=src.transform)
+            # One extra source pixel each side keeps bilinear support complete at the edge.
+            c0 = max(0, math.floor(w.col_off) - 1)
+            r0 = max(0, math.floor(w.row_off) - 1)
+            c1 = min(src.width, math.ceil(w.col_off + w.width) + 1)
+            r1 = min(src.height, math.ceil(w.row_off + w.height) + 1)
+            if c1 <= c0 or r1 <= r0:
+                return None
+            win = Window(c0, r0, c1 - c0, r1 - r0)
+        else:
+            win = Window(0, 0, src.width, src.height)
+        if win.width < 1 or win.height < 1:
+            return None
+        if int(win.width) * int(win.height) > max_pixels:
+            raise SceneReadError(
+                sf.path,
+                f"AOI window of {int(win.width)}x{int(win.height)} px exceeds the pixel budget "
+                f"of {max_pixels} px; use a coarser --resolution or a smaller AOI",
+            )
+        arr = src.read(indexes, window=win, out_dtype="float32")
+        mask = src.read_masks(indexes[0], window=win) > 0
+        for i in indexes[1:]:
+            mask &= src.read_masks(i, window=win) > 0
+        mask &= np.all(np.isfinite(arr), axis=0)
+        src_transform = src.window_transform(win)
+        src_crs = src.crs
+    arr[:, ~mask] = 0.0
+    # Upsampling is bilinear for smooth edges; downsampling averages to avoid aliasing.
+    if sf.gsd_m < grid.resolution_m / 1.5:
+        resampling = Resampling.average
+    else:
+        resampling = Resampling.bilinear
+    out = np.zeros((len(indexes), grid.height, grid.width), dtype=np.float32)
+    for k in range(len(indexes)):
+        reproject(
+            source=arr[k],
+            destination=out[k],
+            src_transform=src_transform,
+            src_crs=src_crs,
+            dst_transform=grid.transform,
+            dst_crs=grid.crs,
+            resampling=resampling,
+        )
+    weight = np.zeros((grid.height, grid.width), dtype=np.float32)
+    reproject(
+        source=mask.astype(np.float32),
+        destination=weight,
+        src_transform=src_transform,
+        src_crs=src_crs,
+        dst_transform=grid.transform,
+        dst_crs=grid.crs,
+        resampling=resampling,
+    )
+    # Pixels that mix data and nodata are renormalised so edges stay unbiased; those with
+    # less than half valid support are unobserved.
+    valid = weight >= 0.5
+    out[:, valid] /= weight[valid]
+    out[:, ~valid] = 0.0
+    return out, valid
+
+
+def read_acquisition(
+    acq: Acquisition,
+    grid: SiteGrid,
+    *,
+    band_mapping: dict[str, int] | None = None,
+    max_pixels: int = MAX_WINDOW_PIXELS,
+) -> Scene:
+    """Read one acquisition onto ``grid``: the AOI window of every tile, mosaicked.
+
+    Parameters
+    ----------
+    acq : Acquisition
+    grid : SiteGrid
+    band_mapping : dict, optional
+        Colour name -> 1-based band index; overrides the files' colour interpretation.
+    max_pixels : int
+        Refuse windows larger than this (per band) instead of exhausting memory.
+
+    Returns
+    -------
+    Scene
+        Tiles are combined first-valid-wins in the order given, so the seam between
+        abutting tiles leaves no gap in ``valid``.
+
+    Raises
+    ------
+    SceneReadError
+        A tile cannot be read.
+    """
+    first = acq.files[0]
+    indexes, names = band_indexes(first, band_mapping)
+    data = np.zeros((len(names), grid.height, grid.width), dtype=np.float32)
+    valid = np.zeros((grid.height, grid.width), dtype=bool)
+    used: list[str] = []
+    for sf in acq.files:
+        try:
+            idx, nm = band_indexes(sf, band_mapping)
+            if nm != names:
+                raise SceneReadError(sf.path, f"bands {nm} differ from the other tiles' {names}")
+            got = _read_one(sf, grid, idx, max_pixels=max_pixels)
+        except SceneReadError:
+            raise
+        except RasterioIOError as exc:
+            raise SceneReadError(sf.path, f"read failed ({_short(exc)})") from None
+        except Exception as exc:
+            raise SceneReadError(sf.path, f"read failed ({_short(exc)})") from None
+        used.append(sf.path)
+        if got is None:
+            continue
+        arr, ok = got
+        level = white_level(sf.dtype, arr[:, ok][:, ::7].ravel() if ok.any() else arr.ravel()[:1])
+        new = ok & ~valid
+        data[:, new] = arr[:, new] / level
+        valid |= ok
+    # A one-pixel erosion keeps resampling halos at swath edges out of the analysis.
+    if valid.any() and not valid.all():
+        valid = ndimage.binary_erosion(valid, iterations=1, border_value=1)
+        data[:, ~valid] = 0.0
+    np.clip(data, 0.0, 1.5, out=data)
+    return Scene(
+        datetime=acq.datetime,
+        data=data,
+        valid=valid,
+        grid=grid,
+        bands=names,
+        sources=tuple(used),
+        crs=first.crs,
+        gsd_m=acq.gsd_m,
+    )
+
+
+def warn_if_disjoint(files: Sequence[SceneFile], aoi_wgs84: Any) -> None:
+    """Warn when no file's footprint touches the AOI (a CRS mix-up is the usual cause)."""
+    from shapely.geometry import box
+
+    for f in files:
+        try:
+            b = transform_bounds(f.crs, "EPSG:4326", *f.bounds, densify_pts=21)
+        except Exception:
+            continue
+        if box(*b).intersects(aoi_wgs84):
+            return
+    if files:
+        warnings.warn(
+            "no image footprint touches the AOI; are the AOI and the imagery in the CRS "
+            "they declare?",
+            RailwatchWarning,
+            stacklevel=2,
+        )

@@ -1,5 +1,7 @@
-"""Writers for the output directory. Every file is written to a temporary name in the same
-folder and renamed over the target, so a reader never sees a half-written file.
+"""Writers for the output directory.
+
+Every file is written to a temporary name in the same folder and renamed over the
+target, so a reader never sees a half-written file.
 """
 
 from __future__ import annotations

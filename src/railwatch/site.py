@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 import yaml
 from affine import Affine
 from pyproj import CRS, Transformer
 from shapely import make_valid
 from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shapely_transform
 
 from railwatch.errors import GeometryRepairedWarning, SiteConfigError, VectorReadError
 
@@ -271,7 +271,7 @@ def to_crs(geom: BaseGeometry, src: CRS | str, dst: CRS | str) -> BaseGeometry:
     if src_crs == dst_crs:
         return geom
     tr = Transformer.from_crs(src_crs, dst_crs, always_xy=True)
-    return shapely_transform(tr.transform, geom)
+    return shapely.transform(geom, tr.transform, interleaved=False)
 
 
 def _repair_polygon(geom: BaseGeometry, where: str) -> BaseGeometry:
