@@ -907,3 +907,24 @@ def warn_if_disjoint(files: Sequence[SceneFile], aoi_wgs84: Any) -> None:
             RailwatchWarning,
             stacklevel=2,
         )
+
+
+def aoi_coverage(sf: SceneFile, aoi_wgs84: Any, *, resolution_m: float | None = None) -> float:
+    """Share (0-1) of the AOI's area that ``sf`` observes with valid data.
+
+    The file is read onto a coarse grid (default: 4x its GSD, at least 2 m), so this is
+    cheap even for large scenes.
+    """
+    from railwatch.site import Site, aoi_in_grid, make_grid
+
+    res = resolution_m or max(2.0, 4 * sf.gsd_m)
+    grid = make_grid(Site(name="aoi", aoi=aoi_wgs84, margin_m=0.0), res)
+    inside = grid.rasterize(aoi_in_grid(Site(name="aoi", aoi=aoi_wgs84), grid))
+    if not inside.any():
+        return 0.0
+    idx, _ = band_indexes(sf)
+    got = _read_one(sf, grid, idx[:1])
+    if got is None:
+        return 0.0
+    _, valid = got
+    return float((valid & inside).sum() / inside.sum())

@@ -86,9 +86,37 @@ def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def format_table(df: Any) -> Any:
+    """Copy of ``df`` ready for CSV: dates as ``YYYY-MM-DD``, times as ISO 8601 UTC (``Z``).
+
+    Missing values stay empty; nothing is turned into a zero.
+    """
+    import datetime as dt
+
+    import pandas as pd
+
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(s):
+            ts = pd.to_datetime(s, utc=True)
+            fmt = "%Y-%m-%d" if col in ("date", "week_start") else "%Y-%m-%dT%H:%M:%SZ"
+            out[col] = ts.dt.strftime(fmt).where(ts.notna(), "")
+        elif s.dtype == object:
+            out[col] = [
+                v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                if isinstance(v, dt.datetime)
+                else v.isoformat()
+                if isinstance(v, dt.date)
+                else v
+                for v in s
+            ]
+    return out
+
+
 def write_csv(target: str | Path, df: Any) -> Path:
-    """Atomically write a pandas DataFrame as CSV without its index."""
-    return write_text(target, df.to_csv(index=False, lineterminator="\n"))
+    """Atomically write a pandas DataFrame as CSV without its index (see :func:`format_table`)."""
+    return write_text(target, format_table(df).to_csv(index=False, lineterminator="\n"))
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
