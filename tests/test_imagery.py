@@ -56,7 +56,10 @@ def test_datetime_from_name(name, expected):
 
 
 def test_datetime_from_tags_prefers_acquisition_over_tiff_datetime():
-    tags = {"TIFFTAG_DATETIME": "2025:01:01 00:00:00", "ACQUISITIONDATETIME": "2023-06-17T02:15:00Z"}
+    tags = {
+        "TIFFTAG_DATETIME": "2025:01:01 00:00:00",
+        "ACQUISITIONDATETIME": "2023-06-17T02:15:00Z",
+    }
     assert datetime_from_tags(tags) == t(2023, 6, 17, 2, 15)
     assert datetime_from_tags({"TIFFTAG_DATETIME": "2021:03:04 05:06:07"}).isoformat() == (
         "2021-03-04T05:06:07+00:00"
@@ -134,7 +137,9 @@ def test_discover_folder_recursive_and_rejections(tmp_path):
     assert [f.datetime.date().isoformat() for f in files] == ["2023-01-01", "2023-01-08"]
     reasons = {os.path.basename(r.path): r.reason for r in rejected}
     assert reasons["empty_20230115.tif"] == "file is empty (0 bytes)"
-    assert "CRS" in reasons["20230122_nocrs.tif"] or "georeferenced" in reasons["20230122_nocrs.tif"]
+    assert (
+        "CRS" in reasons["20230122_nocrs.tif"] or "georeferenced" in reasons["20230122_nocrs.tif"]
+    )
 
 
 def test_discover_empty_folder(tmp_path):
@@ -171,11 +176,20 @@ def test_utm_and_geographic_land_on_same_pixels(tmp_path):
     # The same ground delivered in EPSG:4326, as some providers do.
     left, top = X0, Y0
     right, bottom = X0 + 240 * 0.5, Y0 - 200 * 0.5
-    dst_tr, w, h = calculate_default_transform(UTM52, "EPSG:4326", 240, 200, left, bottom, right, top)
+    dst_tr, w, h = calculate_default_transform(
+        UTM52, "EPSG:4326", 240, 200, left, bottom, right, top
+    )
     geo = np.zeros((3, h, w), dtype=np.uint8)
     for k in range(3):
-        reproject(img[k], geo[k], src_transform=tr, src_crs=UTM52, dst_transform=dst_tr,
-                  dst_crs="EPSG:4326", resampling=Resampling.bilinear)
+        reproject(
+            img[k],
+            geo[k],
+            src_transform=tr,
+            src_crs=UTM52,
+            dst_transform=dst_tr,
+            dst_crs="EPSG:4326",
+            resampling=Resampling.bilinear,
+        )
     write_geotiff(tmp_path / "20230102_geo.tif", geo, crs="EPSG:4326", transform=dst_tr)
 
     site = _site(X0 + 10, Y0 - 90, X0 + 110, Y0 - 10)
@@ -239,7 +253,11 @@ def test_band_mapping_and_colorinterp(tmp_path):
     sf = inspect_file(p)
     assert band_indexes(sf) == ((3, 2, 1), ("red", "green", "blue"))
     assert band_indexes(sf, {"red": 3, "green": 2, "blue": 1, "nir": 1})[1] == (
-        "red", "green", "blue", "nir")
+        "red",
+        "green",
+        "blue",
+        "nir",
+    )
     with pytest.raises(SceneReadError, match="band_mapping"):
         band_indexes(sf, {"red": 5})
 

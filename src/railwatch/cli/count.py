@@ -18,9 +18,10 @@ from railwatch.cli.options import (
     tracks_opt,
     workers_opt,
 )
+from railwatch.site import Site
 
 
-def build_site(site_path: Path | None, aoi: Path | None, tracks: Path | None):  # noqa: ANN201
+def build_site(site_path: Path | None, aoi: Path | None, tracks: Path | None) -> Site:
     """Site from a site file and/or ``--aoi`` / ``--tracks`` (options win)."""
     from railwatch.site import load_aoi, load_site, load_tracks, site_from_aoi
 
