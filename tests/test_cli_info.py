@@ -1,7 +1,7 @@
 from click.testing import CliRunner
-from rasters import X0, Y0, aoi_wgs84, ground_pattern, utm_transform, write_aoi, write_geotiff
 
 from railwatch.cli.main import cli
+from rasters import X0, Y0, aoi_wgs84, ground_pattern, utm_transform, write_aoi, write_geotiff
 
 
 def test_info_prints_table_and_coverage(tmp_path):

@@ -6,16 +6,6 @@ import pytest
 import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.warp import Resampling, calculate_default_transform, reproject
-from rasters import (
-    UTM52,
-    X0,
-    Y0,
-    aoi_wgs84,
-    ground_pattern,
-    t,
-    utm_transform,
-    write_geotiff,
-)
 from scipy import ndimage
 
 from railwatch.errors import SceneReadError
@@ -29,6 +19,16 @@ from railwatch.imagery import (
     read_acquisition,
 )
 from railwatch.site import Site, make_grid
+from rasters import (
+    UTM52,
+    X0,
+    Y0,
+    aoi_wgs84,
+    ground_pattern,
+    t,
+    utm_transform,
+    write_geotiff,
+)
 
 # --------------------------------------------------------------------------- dates
 

@@ -1,11 +1,11 @@
 import json
 
 import pytest
-from rasters import UTM52, X0, Y0, aoi_wgs84, write_aoi
 from shapely.geometry import Polygon, mapping
 
 from railwatch.errors import GeometryRepairedWarning, SiteConfigError, VectorReadError
 from railwatch.site import load_aoi, load_site, make_grid, site_from_aoi, to_crs, utm_crs_for
+from rasters import UTM52, X0, Y0, aoi_wgs84, write_aoi
 
 AOI = aoi_wgs84(X0, Y0 - 100, X0 + 200, Y0)
 

@@ -27,19 +27,27 @@ class LazyGroup(click.Group):
     """Group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of all subcommands, in DESIGN.md order."""
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Import ``railwatch.cli.<name>`` and return its ``command``."""
         if name not in COMMANDS:
             return None
         module = importlib.import_module(f"railwatch.cli.{name}")
         return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List subcommands from their one-line summaries without importing them."""
+        with formatter.section("Commands"):
+            formatter.write_dl(list(COMMANDS.items()))
 
 
 class RailwatchGroup(LazyGroup):
     """Turns library errors into one-line messages with DESIGN.md exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Invoke the subcommand inside the CLI error boundary."""
         from railwatch.cli.options import run_guarded
 
         return run_guarded(ctx, super().invoke)
