@@ -1,14 +1,21 @@
 """The counting pipeline: per-acquisition tasks and the stack-level reductions between them.
 
-Data flows one way (DESIGN.md): discover -> group -> read (per acquisition) -> align ->
-tracks and empty-track model (reductions over the stack) -> analyse (per acquisition) ->
-tables -> outputs. Reading and analysing are independent tasks that run in a local
-process pool.
+Data flows one way (DESIGN.md): discover -> group -> read -> align -> tracks and
+empty-track model (reductions over the stack) -> analyse -> tables -> outputs.
+
+Reading, aligning and analysing one acquisition is one independent task
+(:func:`process_acquisition`) that takes paths and parameters and returns a small
+:class:`AcquisitionOutcome`; it runs in-process, in a local process pool or on a Dask
+cluster. The stack products (site grid, reference image, tracks, empty-track model) are
+built from a sample of the stack and kept in the output directory's state database, so a
+re-run analyses only new or changed acquisitions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import logging
 import math
 import os
@@ -20,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from railwatch import align as align_mod
 from railwatch._version import __version__
@@ -43,60 +51,84 @@ from railwatch.site import Site, SiteGrid, aoi_in_grid, make_grid, tracks_in_gri
 from railwatch.tracks import Track, extract_tracks, tracks_from_lines
 from railwatch.types import VEHICLE_TYPES
 
-__all__ = ["AcquisitionResult", "RunResult", "run_count", "process_stack"]
+__all__ = [
+    "AcquisitionOutcome",
+    "StackProducts",
+    "RunResult",
+    "run_count",
+    "process_acquisition",
+    "build_stack",
+    "align_scenes",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_SHIFT_M = 15.0
 """Largest georeferencing error searched for during alignment."""
 
+STACK_SAMPLE = 48
+"""At most this many acquisitions (spread over time) build the stack products."""
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total)."""
+
 
 @dataclass(frozen=True, slots=True)
-class AcquisitionResult:
-    """Everything railwatch concluded about one acquisition."""
+class StackProducts:
+    """Reductions over the stack that every acquisition is analysed with."""
+
+    grid: SiteGrid
+    aoi: BaseGeometry
+    reference: np.ndarray
+    """Gray reference image in the site frame (acquisitions are aligned to it)."""
+    ref_valid: np.ndarray
+    tracks: tuple[Track, ...]
+    tracks_source: str
+    """``site`` or ``extracted``."""
+    background: Any
+    n_acquisitions: int
+    """How many acquisitions the products were built from."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcquisitionOutcome:
+    """Everything railwatch concluded about one acquisition; small enough to store."""
 
     acquisition: Acquisition
-    scene: Scene
+    gsd_m: float
     shift_px: tuple[float, float]
+    resolution_m: float
     analysis: SceneAnalysis
+    footprint: BaseGeometry
+    quicklook_png: bytes | None = None
 
     @property
     def shift_m(self) -> float:
         """Length of the co-registration shift, metres."""
-        return float(math.hypot(*self.shift_px) * self.scene.grid.resolution_m)
+        return float(math.hypot(*self.shift_px) * self.resolution_m)
 
     def to_record(self) -> dict[str, Any]:
         """Row of ``counts.csv`` before baseline columns are added."""
         a, q = self.analysis, self.analysis.quality
         observable = a.railcars is not None
+        t = self.acquisition.datetime.astimezone(dt.UTC)
         rec: dict[str, Any] = {
-            "date": self.acquisition.datetime.astimezone(dt.UTC).date(),
-            "datetime": self.acquisition.datetime.astimezone(dt.UTC),
+            "date": t.date(),
+            "datetime": t,
             "railcars": a.railcars,
             "railcars_low": a.railcars_low,
             "railcars_high": a.railcars_high,
             "status": q.status,
             "coverage": round(float(q.coverage), 4),
             "cloud": round(float(q.cloud), 4),
-            "gsd_m": round(float(self.scene.gsd_m), 3),
+            "gsd_m": round(float(self.gsd_m), 3),
             "shift_m": round(self.shift_m, 2),
             "n_tiles": len(self.acquisition.files),
         }
-        for t in VEHICLE_TYPES:
-            rec[t] = int(a.by_type.get(t, 0)) if observable else None
+        for vt in VEHICLE_TYPES:
+            rec[vt] = int(a.by_type.get(vt, 0)) if observable else None
         rec["scenes"] = ";".join(os.path.basename(f.path) for f in self.acquisition.files)
         return rec
-
-
-@dataclass(frozen=True, slots=True)
-class StackResult:
-    """Results of :func:`process_stack`."""
-
-    grid: SiteGrid
-    tracks: tuple[Track, ...]
-    results: tuple[AcquisitionResult, ...]
-    rejected: tuple[Rejection, ...]
-    used_files: tuple[SceneFile, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,42 +140,13 @@ class RunResult:
     weekly: pd.DataFrame
     scenes: pd.DataFrame
     n_rejected: int
-    stack: StackResult = field(repr=False)
+    n_processed: int
+    """Acquisitions analysed in this run (the rest came from the state)."""
+    stack_version: int
+    outcomes: tuple[AcquisitionOutcome, ...] = field(repr=False)
 
 
-# ----------------------------------------------------------------------------- tasks
-
-
-def _read_task(
-    acq: Acquisition, grid: SiteGrid, band_mapping: dict[str, int] | None, max_pixels: int
-) -> Scene | Rejection:
-    try:
-        return read_acquisition(acq, grid, band_mapping=band_mapping, max_pixels=max_pixels)
-    except SceneReadError as exc:
-        return Rejection(exc.path, exc.reason, acq.datetime)
-
-
-def _analyse_task(
-    scene: Scene,
-    tracks: Sequence[Track],
-    aoi: Any,
-    site: Site,
-    background: Any,
-) -> SceneAnalysis:
-    return analyse_scene(
-        scene.data, scene.bands, scene.valid, scene.grid, tracks, aoi, site, background=background
-    )
-
-
-def _map(func: Callable[..., Any], args: list[tuple[Any, ...]], workers: int) -> list[Any]:
-    if workers <= 1 or len(args) <= 1:
-        return [func(*a) for a in args]
-    with ProcessPoolExecutor(max_workers=min(workers, len(args))) as pool:
-        futures = [pool.submit(func, *a) for a in args]
-        return [f.result() for f in futures]
-
-
-# ----------------------------------------------------------------------------- stack
+# ----------------------------------------------------------------------------- alignment
 
 
 def _shift_scene(scene: Scene, shift: tuple[float, float]) -> Scene:
@@ -162,19 +165,25 @@ def _shift_scene(scene: Scene, shift: tuple[float, float]) -> Scene:
     )
 
 
-def align_scenes(scenes: Sequence[Scene]) -> list[tuple[float, float]]:
-    """Co-registration shift (dy, dx) in pixels for every scene against the stack reference.
+def _max_shift_px(grid: SiteGrid) -> int:
+    return int(math.ceil(MAX_SHIFT_M / grid.resolution_m))
 
-    The reference is rebuilt once from the aligned stack, so a reference blurred by the
-    first round's misregistration does not bias the result.
+
+def align_scenes(
+    scenes: Sequence[Scene],
+) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
+    """Co-register a stack: shifts (dy, dx) in pixels, the reference and its valid mask.
+
+    The reference is rebuilt once from the aligned stack, so the blur of the first
+    round's misregistration does not bias the result, and the median shift is removed
+    so an unbiased set of georeferencing errors stays centred on the site coordinates.
     """
-    if len(scenes) < 2:
-        return [(0.0, 0.0)] * len(scenes)
-    grid = scenes[0].grid
-    max_px = int(math.ceil(MAX_SHIFT_M / grid.resolution_m))
     grays = [s.gray() for s in scenes]
     valids = [s.valid for s in scenes]
     shifts = [(0.0, 0.0)] * len(scenes)
+    if len(scenes) < 2:
+        return shifts, grays[0], valids[0]
+    max_px = _max_shift_px(scenes[0].grid)
     for _ in range(2):
         shifted = [
             align_mod.apply_shift(g, v, sh) if sh != (0.0, 0.0) else (g, v)
@@ -186,44 +195,459 @@ def align_scenes(scenes: Sequence[Scene]) -> list[tuple[float, float]]:
             align_mod.estimate_shift(ref, g, valid=v, ref_valid=ref_valid, max_shift_px=max_px)
             for g, v in zip(grays, valids, strict=True)
         ]
-        # The reference frame is the site's: remove the stack's mean shift so an unbiased
-        # set of georeferencing errors stays centred on the site coordinates.
-        mean = np.median(np.array(shifts), axis=0)
-        shifts = [(float(dy - mean[0]), float(dx - mean[1])) for dy, dx in shifts]
-    return shifts
+        med = np.median(np.array(shifts), axis=0)
+        shifts = [(float(dy - med[0]), float(dx - med[1])) for dy, dx in shifts]
+    shifted = [
+        align_mod.apply_shift(g, v, sh) for g, v, sh in zip(grays, valids, shifts, strict=True)
+    ]
+    ref = align_mod.build_reference([g for g, _ in shifted], [v for _, v in shifted])
+    ref_valid = np.any(np.stack([v for _, v in shifted]), axis=0)
+    return shifts, ref, ref_valid
 
 
-def process_stack(
+# ----------------------------------------------------------------------------- tasks
+
+
+def _read_task(
+    acq: Acquisition, grid: SiteGrid, band_mapping: dict[str, int] | None, max_pixels: int
+) -> Scene | Rejection:
+    try:
+        scene = read_acquisition(acq, grid, band_mapping=band_mapping, max_pixels=max_pixels)
+    except SceneReadError as exc:
+        return Rejection(exc.path, exc.reason, acq.datetime)
+    if not scene.valid.any():
+        return Rejection(acq.files[0].path, "no valid data over the AOI", acq.datetime)
+    return scene
+
+
+def _footprint(valid: np.ndarray, grid: SiteGrid) -> BaseGeometry:
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+    from shapely.ops import unary_union
+
+    polys = [
+        shape(g)
+        for g, v in shapes(valid.astype(np.uint8), mask=valid, transform=grid.transform)
+        if v == 1
+    ]
+    return unary_union(polys).simplify(grid.resolution_m)
+
+
+def render_quicklook(scene: Scene, products: StackProducts, analysis: SceneAnalysis) -> bytes:
+    """PNG bytes of the acquisition's quicklook (deterministic for identical input)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from railwatch import plot
+
+    a = analysis
+    n = (
+        "not observable"
+        if a.railcars is None
+        else (f"{a.railcars} railcars [{a.railcars_low}–{a.railcars_high}]")
+    )
+    title = (
+        f"{iso_utc(scene.datetime)} · {a.quality.status} · {n} · coverage {a.quality.coverage:.0%}"
+    )
+    ax = plot.quicklook(
+        scene.rgb(),
+        products.grid.transform,
+        aoi=products.aoi,
+        tracks=[(t.track_id, t.line) for t in products.tracks],
+        vehicles=[(v.polygon, v.type, float(v.confidence)) for v in a.vehicles],
+        unobserved=a.unobserved,
+        title=title,
+    )
+    fig = ax.figure
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def process_acquisition(
+    acq: Acquisition,
+    products: StackProducts,
+    site: Site,
+    *,
+    scene: Scene | None = None,
+    max_pixels: int = MAX_WINDOW_PIXELS,
+    quicklook: bool = True,
+) -> AcquisitionOutcome | Rejection:
+    """Read, align and analyse one acquisition against the stack products.
+
+    Parameters
+    ----------
+    acq : Acquisition
+        Paths and time; the files are opened inside the task.
+    products : StackProducts
+    site : Site
+    scene : Scene, optional
+        Already read (local runs reuse the read of the stack stage).
+    max_pixels : int
+        Pixel budget of one read window.
+    quicklook : bool
+        Render the quicklook PNG.
+
+    Returns
+    -------
+    AcquisitionOutcome or Rejection
+    """
+    grid = products.grid
+    if scene is None:
+        got = _read_task(acq, grid, site.detection.band_mapping, max_pixels)
+        if isinstance(got, Rejection):
+            return got
+        scene = got
+    if products.n_acquisitions > 1:
+        shift = align_mod.estimate_shift(
+            products.reference,
+            scene.gray(),
+            valid=scene.valid,
+            ref_valid=products.ref_valid,
+            max_shift_px=_max_shift_px(grid),
+        )
+        shift = (float(shift[0]), float(shift[1]))
+    else:
+        shift = (0.0, 0.0)
+    aligned = _shift_scene(scene, shift)
+    analysis = analyse_scene(
+        aligned.data,
+        aligned.bands,
+        aligned.valid,
+        grid,
+        products.tracks,
+        products.aoi,
+        site,
+        background=products.background,
+    )
+    png = render_quicklook(aligned, products, analysis) if quicklook else None
+    return AcquisitionOutcome(
+        acquisition=acq,
+        gsd_m=scene.gsd_m,
+        shift_px=shift,
+        resolution_m=grid.resolution_m,
+        analysis=analysis,
+        footprint=_footprint(aligned.valid, grid),
+        quicklook_png=png,
+    )
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+class Executor:
+    """Runs independent tasks serially, in a local process pool, or on a Dask cluster."""
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None) -> None:
+        self.workers = max(1, int(workers))
+        self.scheduler = scheduler
+        self._client: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Executor:
+        if self.scheduler:
+            try:
+                from distributed import Client
+            except ImportError:
+                raise NoUsableScenes(
+                    "--scheduler needs dask.distributed: pip install 'railwatch[dask]'"
+                ) from None
+            try:
+                self._client = Client(self.scheduler, timeout="20s")
+            except Exception as exc:
+                raise NoUsableScenes(
+                    f"cannot connect to the Dask scheduler at {self.scheduler} ({exc})"
+                ) from None
+        elif self.workers > 1:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+    def map(
+        self,
+        func: Callable[..., Any],
+        args: list[tuple[Any, ...]],
+        *,
+        shared: dict[str, Any] | None = None,
+        on_result: Callable[[int, Any], None] | None = None,
+    ) -> list[Any]:
+        """``[func(*a, **shared) for a in args]`` in order, using the configured backend.
+
+        ``on_result(i, value)`` is called as each task finishes (in completion order on a
+        cluster), so callers can store results before the whole batch is done.
+        """
+        shared = shared or {}
+        out: list[Any] = [None] * len(args)
+
+        def done(i: int, value: Any) -> None:
+            out[i] = value
+            if on_result:
+                on_result(i, value)
+
+        if self._client is not None and args:
+            from distributed import as_completed
+
+            # Large shared inputs (stack products) travel to each worker once.
+            scattered = {k: self._client.scatter(v, broadcast=True) for k, v in shared.items()}
+            futures = [self._client.submit(func, *a, **scattered, pure=False) for a in args]
+            index = {f.key: i for i, f in enumerate(futures)}
+            for f in as_completed(futures):
+                done(index[f.key], f.result())
+        elif self._pool is not None and len(args) > 1:
+            futures = [self._pool.submit(func, *a, **shared) for a in args]
+            for i, f in enumerate(futures):
+                done(i, f.result())
+        else:
+            for i, a in enumerate(args):
+                done(i, func(*a, **shared))
+        return out
+
+
+def _sample(items: Sequence[Any], k: int) -> list[Any]:
+    if len(items) <= k:
+        return list(items)
+    idx = np.unique(np.linspace(0, len(items) - 1, k).round().astype(int))
+    return [items[i] for i in idx]
+
+
+def build_stack(
+    acqs: Sequence[Acquisition],
+    site: Site,
+    grid: SiteGrid,
+    executor: Executor,
+    *,
+    max_pixels: int = MAX_WINDOW_PIXELS,
+    progress: Progress | None = None,
+) -> tuple[StackProducts | None, dict[str, Scene], dict[str, Rejection]]:
+    """Build the stack products from (a sample of) ``acqs``.
+
+    Returns the products (None when no sampled acquisition covers the AOI), the scenes
+    read on the way (reused by local runs), and rejections by acquisition id.
+    """
+    aoi = aoi_in_grid(site, grid)
+    inside = grid.rasterize(aoi)
+    sample = _sample(acqs, STACK_SAMPLE)
+    read = executor.map(
+        _read_task,
+        [(a, grid, site.detection.band_mapping, max_pixels) for a in sample],
+        on_result=(lambda i, _: progress("reading", i + 1, len(sample))) if progress else None,
+    )
+    scenes: dict[str, Scene] = {}
+    rejected: dict[str, Rejection] = {}
+    for a, got in zip(sample, read, strict=True):
+        if isinstance(got, Rejection):
+            rejected[a.id] = got
+        else:
+            scenes[a.id] = got
+    if not scenes:
+        return None, scenes, rejected
+    ordered = list(scenes.values())
+    shifts, ref, ref_valid = align_scenes(ordered)
+    aligned = [_shift_scene(s, sh) for s, sh in zip(ordered, shifts, strict=True)]
+    site_lines = tracks_in_grid(site, grid)
+    if site_lines:
+        tracks = tracks_from_lines(site_lines)
+    else:
+        tracks = extract_tracks(
+            [s.gray() for s in aligned],
+            [s.valid & inside for s in aligned],
+            grid,
+            aoi,
+            spacing_m=site.detection.track_spacing_m,
+        )
+    logger.info("%d track(s) %s", len(tracks), "from the site" if site_lines else "extracted")
+    background = learn_background([(s.data, s.bands, s.valid) for s in aligned], grid, tracks)
+    products = StackProducts(
+        grid=grid,
+        aoi=aoi,
+        reference=ref,
+        ref_valid=ref_valid,
+        tracks=tuple(tracks),
+        tracks_source="site" if site_lines else "extracted",
+        background=background,
+        n_acquisitions=len(aligned),
+    )
+    return products, scenes, rejected
+
+
+def _acq_fingerprint(acq: Acquisition) -> str:
+    from railwatch.state import file_fingerprint
+
+    parts = sorted(repr(file_fingerprint(f.path)) for f in acq.files)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _needs_new_stack(latest: tuple[int, int, Any] | None, n_usable: int, grid: SiteGrid) -> bool:
+    if latest is None:
+        return True
+    _, n_built, products = latest
+    if getattr(products, "grid", None) != grid:
+        return True
+    # A young stack is rebuilt each time the archive doubles; once built from a full
+    # sample it stays, so a new scene costs one scene.
+    return n_built < STACK_SAMPLE and n_usable >= 2 * n_built
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def scenes_table(used: Sequence[SceneFile], rejected: Sequence[Rejection]) -> pd.DataFrame:
+    """``scenes.csv``: one row per input file, used or rejected, sorted by path."""
+    rows = [
+        {
+            "path": f.path,
+            "status": "used",
+            "reason": "",
+            "datetime": iso_utc(f.datetime) if f.datetime else "",
+            "crs": f.crs,
+            "gsd_m": round(f.gsd_m, 3),
+        }
+        for f in used
+    ]
+    rows += [
+        {
+            "path": r.path,
+            "status": "rejected",
+            "reason": r.reason,
+            "datetime": iso_utc(r.datetime) if r.datetime else "",
+            "crs": r.crs or "",
+            "gsd_m": "" if r.gsd_m is None else round(r.gsd_m, 3),
+        }
+        for r in rejected
+    ]
+    df = pd.DataFrame(rows, columns=["path", "status", "reason", "datetime", "crs", "gsd_m"])
+    return df.sort_values(["path", "status"], kind="stable").reset_index(drop=True)
+
+
+def vehicles_frame(outcomes: Sequence[AcquisitionOutcome], crs: str, min_confidence: float) -> Any:
+    """GeoDataFrame of every vehicle (layer ``railcars``), in the grid CRS.
+
+    ``counted`` says whether the vehicle is part of ``railcars`` (confident enough and
+    mostly inside the observed AOI).
+    """
+    import geopandas as gpd
+
+    rows, geoms = [], []
+    for o in outcomes:
+        a = o.analysis
+        if a.railcars is None:
+            continue
+        t = o.acquisition.datetime.astimezone(dt.UTC)
+        for v in a.vehicles:
+            counted = getattr(v, "counted", None)
+            rows.append(
+                {
+                    "datetime": iso_utc(t),
+                    "date": t.date().isoformat(),
+                    "track_id": v.track_id,
+                    "type": v.type,
+                    "length_m": round(float(v.length_m), 2),
+                    "confidence": round(float(v.confidence), 3),
+                    "counted": bool(v.confidence >= min_confidence if counted is None else counted),
+                }
+            )
+            geoms.append(v.polygon)
+    cols = ["datetime", "date", "track_id", "type", "length_m", "confidence", "counted"]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs=crs)
+
+
+def footprints_frame(outcomes: Sequence[AcquisitionOutcome], crs: str) -> Any:
+    """GeoDataFrame of each acquisition's observed area (layer ``footprints``)."""
+    import geopandas as gpd
+
+    rows = []
+    for o in outcomes:
+        t = o.acquisition.datetime.astimezone(dt.UTC)
+        rows.append(
+            {
+                "datetime": iso_utc(t),
+                "date": t.date().isoformat(),
+                "status": o.analysis.quality.status,
+                "coverage": round(float(o.analysis.quality.coverage), 4),
+                "n_tiles": len(o.acquisition.files),
+            }
+        )
+    cols = ["datetime", "date", "status", "coverage", "n_tiles"]
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=cols), geometry=[o.footprint for o in outcomes], crs=crs
+    )
+
+
+def write_geopackage(target: Path, layers: dict[str, Any]) -> Path:
+    """Write several GeoDataFrames as layers of one GeoPackage, atomically."""
+    from railwatch.outputs import atomic_path
+
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        for name, gdf in layers.items():
+            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    return target
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def run_count(
     inputs: Sequence[str | Path],
     site: Site,
+    out_dir: str | Path,
     *,
     resolution_m: float | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
+    force: bool = False,
     max_pixels: int = MAX_WINDOW_PIXELS,
-) -> StackResult:
-    """Run the whole analysis on ``inputs`` and return results in memory.
+    report: bool = True,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Count railcars on ``inputs`` and write every output file of DESIGN.md to ``out_dir``.
 
     Parameters
     ----------
     inputs : sequence of str or Path
-        Image files, folders, STAC documents (see :func:`railwatch.imagery.discover`).
+        Image files, folders or STAC documents.
     site : Site
+        From :func:`railwatch.site.load_site` or :func:`railwatch.site.site_from_aoi`.
+    out_dir : str or Path
+        Output directory; created when missing. Files are replaced atomically and a lock
+        keeps two runs apart.
     resolution_m : float, optional
-        Working resolution; default the site's, else the finest input GSD.
+        Working resolution override.
     workers : int
-        Local processes for the per-acquisition tasks.
+        Local worker processes.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler to run the tasks on.
+    force : bool
+        Recompute every acquisition and the stack products.
     max_pixels : int
         Pixel budget of one read window.
+    report : bool
+        Write quicklooks, the time-series figure and report.html.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
 
     Returns
     -------
-    StackResult
+    RunResult
 
     Raises
     ------
     NoUsableScenes
-        When no acquisition can be read over the AOI.
+        Nothing among the inputs could be processed; previous outputs are left as they were.
+    RunLocked
+        Another run holds the output directory.
     """
+    from railwatch.state import State, config_fingerprint, run_lock
+
+    out = Path(out_dir)
     files, rejected = discover(inputs)
     if not files:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:3])
@@ -240,282 +664,180 @@ def process_stack(
             f"site grid of {grid.width}x{grid.height} px at {res} m exceeds the pixel budget "
             f"({max_pixels} px); use a coarser --resolution or a smaller AOI"
         )
-    aoi = aoi_in_grid(site, grid)
-    inside = grid.rasterize(aoi)
     logger.info("site grid %s, %dx%d px at %.2f m", grid.crs, grid.width, grid.height, res)
 
-    read = _map(
-        _read_task,
-        [(a, grid, site.detection.band_mapping, max_pixels) for a in acqs],
-        workers,
-    )
-    pairs: list[tuple[Acquisition, Scene]] = []
-    for acq, got in zip(acqs, read, strict=True):
-        if isinstance(got, Rejection):
-            rejected += [
-                Rejection(f.path, got.reason, f.datetime, f.crs, f.gsd_m) for f in acq.files
-            ]
-        elif not got.valid.any():
-            rejected += [
-                Rejection(f.path, "no valid data over the AOI", f.datetime, f.crs, f.gsd_m)
-                for f in acq.files
-            ]
-        else:
-            pairs.append((acq, got))
-    if not pairs:
-        reasons = "; ".join(f"{os.path.basename(r.path)}: {r.reason}" for r in rejected[:3])
-        raise NoUsableScenes(f"no acquisition covers the AOI ({reasons})")
-
-    # Alignment and the stack products use only scenes that observe some of the AOI.
-    scenes = [s for _, s in pairs]
-    shifts = align_scenes(scenes)
-    aligned = [_shift_scene(s, sh) for s, sh in zip(scenes, shifts, strict=True)]
-
-    site_lines = tracks_in_grid(site, grid)
-    if site_lines:
-        tracks = tracks_from_lines(site_lines)
-    else:
-        tracks = extract_tracks(
-            [s.gray() for s in aligned],
-            [s.valid & inside for s in aligned],
-            grid,
-            aoi,
-            spacing_m=site.detection.track_spacing_m,
-        )
-    logger.info("%d track(s) %s", len(tracks), "from the site file" if site_lines else "extracted")
-    background = learn_background([(s.data, s.bands, s.valid) for s in aligned], grid, tracks)
-    analyses = _map(_analyse_task, [(s, tracks, aoi, site, background) for s in aligned], workers)
-    results = tuple(
-        AcquisitionResult(acq, s, sh, an)
-        for (acq, _), s, sh, an in zip(pairs, aligned, shifts, analyses, strict=True)
-    )
-    used = tuple(f for acq, _ in pairs for f in acq.files)
-    return StackResult(grid, tuple(tracks), results, tuple(rejected), used)
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def scenes_table(stack: StackResult) -> pd.DataFrame:
-    """``scenes.csv``: one row per input file, used or rejected, sorted by path."""
-    rows = [
-        {
-            "path": f.path,
-            "status": "used",
-            "reason": "",
-            "datetime": iso_utc(f.datetime) if f.datetime else "",
-            "crs": f.crs,
-            "gsd_m": round(f.gsd_m, 3),
-        }
-        for f in stack.used_files
-    ]
-    rows += [
-        {
-            "path": r.path,
-            "status": "rejected",
-            "reason": r.reason,
-            "datetime": iso_utc(r.datetime) if r.datetime else "",
-            "crs": r.crs or "",
-            "gsd_m": "" if r.gsd_m is None else round(r.gsd_m, 3),
-        }
-        for r in stack.rejected
-    ]
-    df = pd.DataFrame(rows, columns=["path", "status", "reason", "datetime", "crs", "gsd_m"])
-    return df.sort_values(["path", "status"], kind="stable").reset_index(drop=True)
-
-
-def vehicles_frame(stack: StackResult) -> Any:
-    """GeoDataFrame of every vehicle (layer ``railcars``), in the grid CRS."""
-    import geopandas as gpd
-
-    rows, geoms = [], []
-    for r in stack.results:
-        a = r.analysis
-        if a.railcars is None:
-            continue
-        for v in a.vehicles:
-            rows.append(
-                {
-                    "datetime": iso_utc(r.acquisition.datetime),
-                    "date": r.acquisition.datetime.astimezone(dt.UTC).date().isoformat(),
-                    "track_id": v.track_id,
-                    "type": v.type,
-                    "length_m": round(float(v.length_m), 2),
-                    "confidence": round(float(v.confidence), 3),
-                    "counted": bool(getattr(v, "counted", v.confidence >= 0)),
-                }
+    with run_lock(out), Executor(workers, scheduler) as ex:
+        state = State(out)
+        try:
+            cfg = config_fingerprint(
+                {"site": site.to_dict(), "grid": grid.to_dict(), "max_pixels": max_pixels},
+                __version__,
             )
-            geoms.append(v.polygon)
-    cols = ["datetime", "date", "track_id", "type", "length_m", "confidence", "counted"]
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs=stack.grid.crs)
-
-
-def footprints_frame(stack: StackResult) -> Any:
-    """GeoDataFrame of each acquisition's observed area (layer ``footprints``)."""
-    import geopandas as gpd
-    from rasterio.features import shapes
-    from shapely.geometry import shape
-    from shapely.ops import unary_union
-
-    rows, geoms = [], []
-    for r in stack.results:
-        polys = [
-            shape(g)
-            for g, v in shapes(
-                r.scene.valid.astype(np.uint8), mask=r.scene.valid, transform=stack.grid.transform
+            if force or state.get_meta("config") != cfg:
+                state.reset()
+                state.set_meta("config", cfg)
+            stored_fp = state.fingerprints()
+            fps = {a.id: _acq_fingerprint(a) for a in acqs}
+            latest = state.latest_stack()
+            known_ok = sum(1 for a in acqs if a.id in stored_fp and stored_fp[a.id][0] == fps[a.id])
+            scenes: dict[str, Scene] = {}
+            if _needs_new_stack(latest, max(known_ok, len(acqs)), grid):
+                products, scenes, stack_rej = build_stack(
+                    acqs, site, grid, ex, max_pixels=max_pixels, progress=progress
+                )
+                if products is None:
+                    reasons = "; ".join(
+                        f"{os.path.basename(r.path)}: {r.reason}" for r in stack_rej.values()
+                    )
+                    raise NoUsableScenes(f"no acquisition covers the AOI ({reasons[:300]})")
+                with state.transaction():
+                    version = state.save_stack(products.n_acquisitions, products)
+                stored_fp = {}
+            else:
+                assert latest is not None
+                version, _, products = latest
+            todo = [a for a in acqs if stored_fp.get(a.id) != (fps[a.id], version)]
+            logger.info(
+                "%d acquisition(s) to analyse, %d from the state", len(todo), len(acqs) - len(todo)
             )
-            if v == 1
-        ]
-        geom = unary_union(polys).simplify(stack.grid.resolution_m)
-        rows.append(
-            {
-                "datetime": iso_utc(r.acquisition.datetime),
-                "date": r.acquisition.datetime.astimezone(dt.UTC).date().isoformat(),
-                "status": r.analysis.quality.status,
-                "coverage": round(float(r.analysis.quality.coverage), 4),
-                "n_tiles": len(r.acquisition.files),
+            task_kw = {
+                "products": products,
+                "site": site,
+                "max_pixels": max_pixels,
+                "quicklook": report,
             }
-        )
-        geoms.append(geom)
-    cols = ["datetime", "date", "status", "coverage", "n_tiles"]
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs=stack.grid.crs)
 
+            # Each result is committed as soon as it exists: a run killed half-way keeps
+            # what it finished, and the next run does only the rest.
+            def save(i: int, result: Any) -> None:
+                with state.transaction():
+                    state.save_acquisition(todo[i].id, fps[todo[i].id], version, result)
+                if progress:
+                    progress("analysing", i + 1, len(todo))
 
-def write_geopackage(target: Path, layers: dict[str, Any]) -> Path:
-    """Write several GeoDataFrames as layers of one GeoPackage, atomically."""
-    from railwatch.outputs import atomic_path
+            if scenes and ex.workers <= 1 and not ex.scheduler:
+                # Serial runs reuse the scenes read for the stack instead of reading again.
+                for i, a in enumerate(todo):
+                    save(i, process_acquisition(a, scene=scenes.pop(a.id, None), **task_kw))
+            else:
+                scenes.clear()
+                ex.map(process_acquisition, [(a,) for a in todo], shared=task_kw, on_result=save)
+            stored = state.stored()
+            outcomes: list[AcquisitionOutcome] = []
+            acq_rejections: list[Rejection] = []
+            for a in acqs:
+                r = stored[a.id].payload
+                if isinstance(r, Rejection):
+                    acq_rejections += [
+                        Rejection(f.path, r.reason, f.datetime, f.crs, f.gsd_m) for f in a.files
+                    ]
+                else:
+                    outcomes.append(r)
+            if not outcomes:
+                reasons = "; ".join(
+                    f"{os.path.basename(r.path)}: {r.reason}" for r in acq_rejections[:3]
+                )
+                raise NoUsableScenes(f"no acquisition covers the AOI ({reasons})")
+            checksums = state.sha256(
+                sorted({f.path for o in outcomes for f in o.acquisition.files})
+            )
+            _write_outputs(
+                out,
+                site,
+                products,
+                version,
+                outcomes,
+                rejected + acq_rejections,
+                checksums,
+                {
+                    "resolution_m": grid.resolution_m,
+                    "workers": workers,
+                    "scheduler": scheduler,
+                    "max_pixels": max_pixels,
+                },
+                report=report,
+            )
+        finally:
+            state.close()
 
-    with atomic_path(target) as tmp:
-        tmp.unlink()  # GDAL refuses to append layers to an empty non-GeoPackage file
-        for name, gdf in layers.items():
-            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
-    return target
+    from railwatch import timeseries
 
-
-def write_quicklooks(stack: StackResult, site: Site, out_dir: Path) -> list[Path]:
-    """One PNG per acquisition: image, AOI, tracks, vehicles by type, unobserved hatched."""
-    from railwatch import plot
-
-    aoi = aoi_in_grid(site, stack.grid)
-    lines = [(t.track_id, t.line) for t in stack.tracks]
-    paths = []
-    for r in stack.results:
-        a = r.analysis
-        vehicles = [(v.polygon, v.type, float(v.confidence)) for v in a.vehicles]
-        n = "—" if a.railcars is None else f"{a.railcars} [{a.railcars_low}–{a.railcars_high}]"
-        title = (
-            f"{iso_utc(r.acquisition.datetime)}  {a.quality.status}  railcars {n}  "
-            f"coverage {a.quality.coverage:.0%}"
-        )
-        fig_ax = plot.quicklook(
-            r.scene.rgb(),
-            stack.grid.transform,
-            aoi=aoi,
-            tracks=lines,
-            vehicles=vehicles,
-            unobserved=a.unobserved,
-            title=title,
-        )
-        fig = fig_ax.figure
-        target = out_dir / "quicklooks" / f"{r.acquisition.id}.png"
-        plot.save_figure(fig, target)
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
-        paths.append(target)
-    return paths
-
-
-def run_count(
-    inputs: Sequence[str | Path],
-    site: Site,
-    out_dir: str | Path,
-    *,
-    resolution_m: float | None = None,
-    workers: int = 1,
-    max_pixels: int = MAX_WINDOW_PIXELS,
-    report: bool = True,
-) -> RunResult:
-    """Count railcars on ``inputs`` and write every output file of DESIGN.md to ``out_dir``.
-
-    Parameters
-    ----------
-    inputs : sequence of str or Path
-        Image files, folders or STAC documents.
-    site : Site
-        From :func:`railwatch.site.load_site` or :func:`railwatch.site.site_from_aoi`.
-    out_dir : str or Path
-        Output directory; created when missing. Files are replaced atomically.
-    resolution_m : float, optional
-        Working resolution override.
-    workers : int
-        Local worker processes.
-    max_pixels : int
-        Pixel budget of one read window.
-    report : bool
-        Draw quicklooks, the time-series figure and report.html.
-
-    Returns
-    -------
-    RunResult
-    """
-    from railwatch import outputs, timeseries
-    from railwatch.outputs import sha256_file
-
-    out = Path(out_dir)
-    stack = process_stack(
-        inputs, site, resolution_m=resolution_m, workers=workers, max_pixels=max_pixels
+    counts = timeseries.counts_table([o.to_record() for o in outcomes], site.baseline)
+    return RunResult(
+        out_dir=out,
+        counts=counts,
+        weekly=timeseries.weekly_table(counts, site.baseline),
+        scenes=scenes_table(
+            [f for o in outcomes for f in o.acquisition.files], rejected + acq_rejections
+        ),
+        n_rejected=len(rejected) + len(acq_rejections),
+        n_processed=len(todo),
+        stack_version=version,
+        outcomes=tuple(outcomes),
     )
-    records = [r.to_record() for r in stack.results]
-    counts = timeseries.counts_table(records, site.baseline)
-    weekly = timeseries.weekly_table(counts, site.baseline)
-    scenes = scenes_table(stack)
 
+
+def _write_outputs(
+    out: Path,
+    site: Site,
+    products: StackProducts,
+    stack_version: int,
+    outcomes: Sequence[AcquisitionOutcome],
+    rejected: Sequence[Rejection],
+    checksums: dict[str, str],
+    parameters: dict[str, Any],
+    *,
+    report: bool,
+) -> None:
     import geopandas as gpd
 
+    from railwatch import outputs, timeseries
     from railwatch.site import WGS84, to_crs
 
-    out.mkdir(parents=True, exist_ok=True)
-    aoi_frame = gpd.GeoDataFrame(
-        {"name": [site.name]},
-        geometry=[to_crs(site.aoi, WGS84, stack.grid.crs)],
-        crs=stack.grid.crs,
-    )
-    tracks_frame = gpd.GeoDataFrame(
-        {"track_id": [t.track_id for t in stack.tracks]},
-        geometry=[t.line for t in stack.tracks],
-        crs=stack.grid.crs,
-    )
+    grid = products.grid
+    counts = timeseries.counts_table([o.to_record() for o in outcomes], site.baseline)
+    weekly = timeseries.weekly_table(counts, site.baseline)
+    used = [f for o in outcomes for f in o.acquisition.files]
     write_geopackage(
         out / "railcars.gpkg",
         {
-            "railcars": vehicles_frame(stack),
-            "tracks": tracks_frame,
-            "aoi": aoi_frame,
-            "footprints": footprints_frame(stack),
+            "railcars": vehicles_frame(outcomes, grid.crs, site.detection.min_confidence),
+            "tracks": gpd.GeoDataFrame(
+                {"track_id": [t.track_id for t in products.tracks]},
+                geometry=[t.line for t in products.tracks],
+                crs=grid.crs,
+            ),
+            "aoi": gpd.GeoDataFrame(
+                {"name": [site.name]}, geometry=[to_crs(site.aoi, WGS84, grid.crs)], crs=grid.crs
+            ),
+            "footprints": footprints_frame(outcomes, grid.crs),
         },
     )
-    outputs.write_csv(out / "scenes.csv", scenes)
+    outputs.write_csv(out / "scenes.csv", scenes_table(used, rejected))
     outputs.write_csv(out / "counts.csv", counts)
     outputs.write_csv(out / "weekly.csv", weekly)
-    inputs_meta = []
-    for f in sorted({f.path for f in stack.used_files}):
-        entry: dict[str, Any] = {"path": f}
-        if not f.startswith("/vsi"):
-            entry["size"] = os.path.getsize(f)
-            entry["sha256"] = sha256_file(f)
-        inputs_meta.append(entry)
+    if report:
+        for o in outcomes:
+            if o.quicklook_png is not None:
+                target = out / "quicklooks" / f"{o.acquisition.id}.png"
+                if not target.exists() or target.read_bytes() != o.quicklook_png:
+                    outputs.write_bytes(target, o.quicklook_png)
     run = {
         "version": __version__,
         "site": site.to_dict(),
-        "grid": stack.grid.to_dict(),
-        "inputs": inputs_meta,
-        "rejected": [{"path": r.path, "reason": r.reason} for r in stack.rejected],
-        "parameters": {
-            "resolution_m": stack.grid.resolution_m,
-            "workers": workers,
-            "max_pixels": max_pixels,
-            "tracks_source": "site" if site.tracks else "extracted",
+        "grid": grid.to_dict(),
+        "inputs": [
+            {"path": p, "size": os.path.getsize(p), "sha256": h}
+            for p, h in sorted(checksums.items())
+        ]
+        + [{"path": f.path} for f in used if f.path.startswith("/vsi")],
+        "rejected": [{"path": r.path, "reason": r.reason} for r in rejected],
+        "parameters": parameters,
+        "stack": {
+            "version": stack_version,
+            "built_from_acquisitions": products.n_acquisitions,
+            "tracks_source": products.tracks_source,
+            "n_tracks": len(products.tracks),
         },
         "created": iso_utc(dt.datetime.now(dt.UTC)),
     }
@@ -523,6 +845,4 @@ def run_count(
     if report:
         from railwatch.report import build_report
 
-        write_quicklooks(stack, site, out)
         build_report(out)
-    return RunResult(out, counts, weekly, scenes, len(stack.rejected), stack)
