@@ -13,6 +13,7 @@ __all__ = [
     "SiteConfigError",
     "SceneReadError",
     "VectorReadError",
+    "InputFileError",
     "NoUsableScenes",
     "OutputError",
     "RailwatchWarning",
@@ -65,6 +66,15 @@ class SceneReadError(RailwatchError, OSError):
 
 class VectorReadError(RailwatchError, ValueError):
     """A vector file (AOI, tracks, truth) cannot be read or holds no usable geometry."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class InputFileError(RailwatchError, ValueError):
+    """A tabular or results file given by the user is missing or malformed."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)

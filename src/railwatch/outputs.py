@@ -7,6 +7,7 @@ target, so a reader never sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -25,6 +26,8 @@ __all__ = [
     "write_json",
     "write_csv",
     "sha256_file",
+    "load_results",
+    "Results",
 ]
 
 
@@ -126,3 +129,75 @@ def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- reading back
+
+_RESULT_FILES = ("counts.csv", "weekly.csv", "scenes.csv", "railcars.gpkg", "run.json")
+
+
+def load_results(out_dir: str | Path) -> Any:
+    """Read a results directory written by ``railwatch count``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+
+    Returns
+    -------
+    Results
+        ``counts``, ``weekly``, ``scenes`` (pandas DataFrames with parsed dates and
+        nullable integer counts), ``railcars``, ``tracks``, ``aoi``, ``footprints``
+        (GeoDataFrames in the site CRS) and ``run`` (the provenance dict).
+
+    Raises
+    ------
+    InputFileError
+        A file is missing or unreadable.
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    from railwatch.errors import InputFileError
+    from railwatch.timeseries import read_counts
+
+    d = Path(out_dir)
+    if not d.is_dir():
+        raise InputFileError(d, "results directory not found")
+    for name in _RESULT_FILES:
+        if not (d / name).is_file():
+            raise InputFileError(d / name, "missing; run `railwatch count` first")
+    try:
+        counts = read_counts(d / "counts.csv")
+        weekly = pd.read_csv(d / "weekly.csv", parse_dates=["week_start"])
+        for col in ("n_scenes", "railcars_max"):
+            if col in weekly:
+                weekly[col] = weekly[col].astype("Int64")
+        scenes = pd.read_csv(d / "scenes.csv", keep_default_na=False)
+    except (ValueError, KeyError, pd.errors.ParserError) as exc:
+        raise InputFileError(d, f"malformed table ({exc})") from None
+    layers = {}
+    for layer in ("railcars", "tracks", "aoi", "footprints"):
+        try:
+            layers[layer] = gpd.read_file(d / "railcars.gpkg", layer=layer, engine="pyogrio")
+        except Exception as exc:
+            raise InputFileError(d / "railcars.gpkg", f"layer {layer}: {exc}") from None
+    try:
+        run = json.loads((d / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputFileError(d / "run.json", f"not valid JSON ({exc})") from None
+    return Results(counts=counts, weekly=weekly, scenes=scenes, run=run, **layers)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class Results:
+    """Tables of one results directory (see :func:`load_results`)."""
+
+    counts: Any
+    weekly: Any
+    scenes: Any
+    railcars: Any
+    tracks: Any
+    aoi: Any
+    footprints: Any
+    run: dict[str, Any]

@@ -745,3 +745,33 @@ def polygon_from_bounds(bounds: tuple[float, float, float, float]) -> Polygon:
     """Rectangle polygon from (minx, miny, maxx, maxy)."""
     minx, miny, maxx, maxy = bounds
     return Polygon([(minx, miny), (maxx, miny), (maxx, maxy), (minx, maxy)])
+
+
+def resolve_site(
+    site: Site | str | Path | None,
+    *,
+    aoi: str | Path | None = None,
+    tracks: str | Path | None = None,
+) -> Site:
+    """Site from a site file or :class:`Site`, with ``aoi`` / ``tracks`` files overriding it.
+
+    Settings apply in order: defaults, then the site file, then these overrides.
+
+    Raises
+    ------
+    SiteConfigError
+        When neither a site nor an AOI is given, or the site file is invalid.
+    VectorReadError
+        When an override file cannot be read.
+    """
+    if site is None:
+        if aoi is None:
+            raise SiteConfigError(None, None, "give a site file (--site) or an AOI (--aoi)")
+        return site_from_aoi(aoi).with_overrides(
+            tracks=None if tracks is None else load_tracks(tracks)
+        )
+    the_site = site if isinstance(site, Site) else load_site(site)
+    return the_site.with_overrides(
+        aoi=None if aoi is None else load_aoi(aoi),
+        tracks=None if tracks is None else load_tracks(tracks),
+    )

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from railwatch.cli.options import (
-    ConfigError,
     ScenesRejected,
     aoi_opt,
     force_opt,
@@ -20,21 +19,7 @@ from railwatch.cli.options import (
     tracks_opt,
     workers_opt,
 )
-from railwatch.site import Site
-
-
-def build_site(site_path: Path | None, aoi: Path | None, tracks: Path | None) -> Site:
-    """Site from a site file and/or ``--aoi`` / ``--tracks`` (options win)."""
-    from railwatch.site import load_aoi, load_site, load_tracks, site_from_aoi
-
-    if site_path is None and aoi is None:
-        raise ConfigError("give --site FILE or --aoi VECTOR to say where the yard is")
-    site = load_site(site_path) if site_path is not None else site_from_aoi(aoi)
-    if site_path is not None and aoi is not None:
-        site = site.with_overrides(aoi=load_aoi(aoi))
-    if tracks is not None:
-        site = site.with_overrides(tracks=load_tracks(tracks))
-    return site
+from railwatch.site import resolve_site
 
 
 @click.command(name="count")
@@ -78,7 +63,7 @@ def command(
     """
     from railwatch.pipeline import run_count
 
-    site = build_site(site_path, aoi, tracks)
+    site = resolve_site(site_path, aoi=aoi, tracks=tracks)
     show = sys.stderr.isatty() if progress is None else progress
     with ProgressReporter(enabled=show) as reporter:
         result = run_count(

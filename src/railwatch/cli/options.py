@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from railwatch.errors import (
+    InputFileError,
     NoUsableScenes,
     OutputError,
     RailwatchError,
@@ -18,6 +19,7 @@ from railwatch.errors import (
     SiteConfigError,
     VectorReadError,
 )
+from railwatch.state import RunLocked
 
 
 class ConfigError(click.ClickException):
@@ -52,11 +54,11 @@ def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any
         warnings.showwarning = _show_warning
         try:
             return func(ctx)
-        except (SiteConfigError, VectorReadError) as exc:
+        except (SiteConfigError, VectorReadError, InputFileError) as exc:
             if debug():
                 raise
             raise ConfigError(str(exc)) from None
-        except (NoUsableScenes, SceneReadError) as exc:
+        except (NoUsableScenes, SceneReadError, RunLocked) as exc:
             if debug():
                 raise
             raise NothingProcessed(str(exc)) from None
