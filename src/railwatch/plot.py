@@ -1,0 +1,711 @@
+"""Figures: the traffic time series and per-acquisition quicklooks.
+
+matplotlib is imported inside the functions and figures are built with
+:class:`matplotlib.figure.Figure` (Agg canvas), so nothing here touches pyplot's global
+state or needs a display. :func:`save_figure` writes byte-identical files for identical
+figures (no timestamps, fixed SVG hash salt) through an atomic rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely.affinity
+from affine import Affine
+from shapely.geometry import LineString, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from railwatch.baseline import Baseline, baseline_value
+from railwatch.outputs import atomic_path
+from railwatch.site import BaselineConfig, Event
+from railwatch.types import VEHICLE_TYPES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "TYPE_COLORS",
+    "timeseries_figure",
+    "quicklook",
+    "stretch",
+    "save_figure",
+]
+
+logger = logging.getLogger(__name__)
+
+TYPE_COLORS: dict[str, str] = {
+    "tank": "#0072B2",
+    "open": "#E69F00",
+    "flat": "#009E73",
+    "covered": "#CC79A7",
+    "locomotive": "#D55E00",
+    "unknown": "#8C8C8C",
+}
+"""Colour per vehicle type (Okabe-Ito palette, readable with colour-vision deficiency)."""
+
+TYPE_LABELS: dict[str, str] = {
+    "tank": "tank",
+    "open": "open / ore",
+    "flat": "flat / container",
+    "covered": "covered",
+    "locomotive": "locomotive",
+    "unknown": "unknown",
+}
+
+_COUNT_COLOR = "#1F3A5F"
+_PARTIAL_COLOR = "#E07B00"
+_ANOMALY_COLOR = "#C62828"
+_BASELINE_COLOR = "#2E7D32"
+_MISSING_COLOR = "#6E6E6E"
+_EVENT_COLOR = "#444444"
+
+SVG_HASHSALT = "railwatch"
+"""Fixed salt for the ids matplotlib writes into SVG files (otherwise random)."""
+
+
+# --------------------------------------------------------------------------- time series
+
+
+def _as_float(s: pd.Series) -> np.ndarray:
+    return (
+        pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    )
+
+
+def _naive_utc(s: pd.Series) -> np.ndarray:
+    t = pd.to_datetime(s, utc=True).dt.tz_convert("UTC").dt.tz_localize(None)
+    return t.to_numpy(dtype="datetime64[us]")
+
+
+def _bar_widths_days(x: np.ndarray) -> np.ndarray:
+    """Bar width per acquisition (x sorted), in days.
+
+    Most of the typical gap, 0.8-12 days, narrowed where neighbours are closer so that
+    bars never overlap.
+    """
+    if x.size < 2:
+        return np.full(x.size, 3.0)
+    gaps = np.diff(x).astype("timedelta64[s]").astype(float) / 86400.0
+    positive = gaps[gaps > 0]
+    typical = float(np.clip(0.7 * np.median(positive), 0.8, 12.0)) if positive.size else 3.0
+    left = np.concatenate([[np.inf], gaps])
+    right = np.concatenate([gaps, [np.inf]])
+    nearest = np.minimum(left, right)
+    return np.minimum(typical, np.where(nearest > 0, 0.9 * nearest, typical))
+
+
+def timeseries_figure(
+    counts: pd.DataFrame,
+    *,
+    baseline_cfg: BaselineConfig,
+    events: Sequence[Event] = (),
+    title: str = "",
+    baseline: Baseline | None = None,
+) -> Figure:
+    """Railcar counts over time with their interval, the baseline, events and types.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Per-acquisition table (:func:`railwatch.timeseries.counts_table`).
+    baseline_cfg : BaselineConfig
+        Baseline model, resolved against ``counts`` unless ``baseline`` is given.
+    events : sequence of Event
+        Dated events drawn as labelled vertical lines (those inside the plotted range).
+    title : str
+        Figure title.
+    baseline : Baseline, optional
+        Already resolved baseline.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top panel: counts of complete acquisitions (filled) and partial ones (hollow,
+        lower bounds of the yard) with low-high error bars, the baseline and anomaly
+        threshold, anomalies ringed in red, obscured and uncovered acquisitions marked
+        below the zero line (they have no count). Bottom panel: counts by vehicle type,
+        stacked.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import blended_transform_factory
+
+    b = baseline if baseline is not None else baseline_value(baseline_cfg, counts)
+    if len(counts):
+        counts = counts.sort_values("datetime", kind="stable")
+    fig = Figure(figsize=(11.0, 6.6), dpi=110, layout="constrained")
+    gs = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.45])
+    ax = fig.add_subplot(gs[0])
+    ax_t = fig.add_subplot(gs[1], sharex=ax)
+    fig.suptitle(title or "Rail vehicles per acquisition", fontsize=13, fontweight="bold")
+
+    n = len(counts)
+    x = _naive_utc(counts["datetime"]) if n else np.array([], dtype="datetime64[us]")
+    y = _as_float(counts["railcars"]) if n else np.array([])
+    lo = _as_float(counts["railcars_low"]) if n else np.array([])
+    hi = _as_float(counts["railcars_high"]) if n else np.array([])
+    lo = np.where(np.isnan(lo), y, lo)
+    hi = np.where(np.isnan(hi), y, hi)
+    status = counts["status"].astype("string").fillna("").to_numpy(dtype=str) if n else []
+    status = np.asarray(status, dtype=str)
+    has = ~np.isnan(y)
+    ok = has & (status == "ok")
+    partial = has & (status == "partial")
+    obscured = status == "obscured"
+    uncovered = status == "no_coverage"
+    anomaly = (
+        counts["anomaly"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        if n
+        else np.array([], dtype=bool)
+    ) & has
+
+    summary = (
+        f"{n} acquisitions: {int(ok.sum())} complete, {int(partial.sum())} partial, "
+        f"{int(obscured.sum())} obscured, {int(uncovered.sum())} without coverage"
+    )
+    ax.set_title(summary, loc="left", fontsize=9, color="#333333")
+
+    ymax_data = float(np.nanmax(hi[has])) if has.any() else 0.0
+    refs = [v for v in (b.value, b.threshold) if v is not None]
+    ymax = max([ymax_data, *refs, 5.0]) * 1.12
+    # Unobservable acquisitions sit in a strip *below* zero: they have no count.
+    ax.set_ylim(-0.1 * ymax, ymax)
+    ax.axhspan(-0.1 * ymax, 0.0, color="#F2F2F2", lw=0, zorder=0)
+    ax.axhline(0.0, color="#999999", lw=0.8, zorder=1)
+    strip = blended_transform_factory(ax.transData, ax.transAxes)
+
+    if ok.sum() > 1:
+        ax.plot(x[ok], y[ok], color=_COUNT_COLOR, lw=0.8, alpha=0.45, zorder=2, gid="ok-path")
+    if ok.any():
+        ax.errorbar(
+            x[ok],
+            y[ok],
+            yerr=[y[ok] - lo[ok], hi[ok] - y[ok]],
+            fmt="o",
+            ms=5,
+            color=_COUNT_COLOR,
+            ecolor=_COUNT_COLOR,
+            elinewidth=1.0,
+            capsize=2.5,
+            zorder=4,
+            label="count with low–high interval",
+        )
+    if partial.any():
+        ax.errorbar(
+            x[partial],
+            y[partial],
+            yerr=[y[partial] - lo[partial], hi[partial] - y[partial]],
+            fmt="o",
+            ms=5.5,
+            mfc="white",
+            mew=1.4,
+            color=_PARTIAL_COLOR,
+            ecolor=_PARTIAL_COLOR,
+            elinewidth=1.0,
+            capsize=2.5,
+            zorder=4,
+            label="partial coverage (observed part only)",
+        )
+    if anomaly.any():
+        ax.scatter(
+            x[anomaly],
+            y[anomaly],
+            s=150,
+            facecolors="none",
+            edgecolors=_ANOMALY_COLOR,
+            linewidths=1.8,
+            zorder=5,
+            label="anomaly (low bound above threshold)",
+        )
+    if b.value is not None:
+        ax.axhline(
+            b.value,
+            color=_BASELINE_COLOR,
+            lw=1.8,
+            zorder=3,
+            label=f"baseline ({b.model}): {b.value:.3g}",
+        )
+    if b.threshold is not None and (b.value is None or abs(b.threshold - b.value) > 1e-9):
+        ax.axhline(
+            b.threshold,
+            color=_ANOMALY_COLOR,
+            lw=1.1,
+            ls=(0, (5, 3)),
+            zorder=3,
+            label=f"anomaly threshold: {b.threshold:.3g}",
+        )
+    if obscured.any():
+        ax.scatter(
+            x[obscured],
+            np.full(int(obscured.sum()), 0.045),
+            transform=strip,
+            marker="x",
+            s=30,
+            color=_MISSING_COLOR,
+            linewidths=1.3,
+            zorder=4,
+            clip_on=False,
+            label="obscured: no count",
+        )
+    if uncovered.any():
+        ax.scatter(
+            x[uncovered],
+            np.full(int(uncovered.sum()), 0.045),
+            transform=strip,
+            marker="v",
+            s=28,
+            facecolors="none",
+            edgecolors=_MISSING_COLOR,
+            linewidths=1.2,
+            zorder=4,
+            clip_on=False,
+            label="no coverage: no count",
+        )
+    if n == 0 or not has.any():
+        ax.text(
+            0.5,
+            0.5,
+            "no observable acquisition",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=12,
+            color=_MISSING_COLOR,
+        )
+
+    # x range: the data, padded; events outside it are not drawn (they would squash it).
+    if n:
+        t0, t1 = x.min(), x.max()
+    else:
+        t0 = t1 = np.datetime64("2000-01-01T00:00:00", "us")
+    span = max((t1 - t0) / np.timedelta64(1, "D"), 1.0)
+    pad = np.timedelta64(int(max(0.04 * span, 3.0) * 86400), "s")
+    xmin, xmax = t0 - pad, t1 + pad
+    ax.set_xlim(xmin, xmax)
+    event_top = blended_transform_factory(ax.transData, ax.transAxes)
+    for ev in events:
+        te = np.datetime64(ev.date.isoformat(), "us")
+        if not (xmin <= te <= xmax):
+            continue
+        for a in (ax, ax_t):
+            a.axvline(te, color=_EVENT_COLOR, lw=1.0, ls=":", zorder=1)
+        ax.text(
+            te,
+            0.97,
+            f"{ev.label} ({ev.date.isoformat()})" if ev.label else ev.date.isoformat(),
+            transform=event_top,
+            rotation=90,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color=_EVENT_COLOR,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1.0},
+            zorder=6,
+        )
+
+    ax.set_ylabel("rail vehicles in AOI")
+    ax.grid(axis="y", color="#DDDDDD", lw=0.7)
+    ax.set_axisbelow(True)
+    ax.tick_params(labelbottom=False)
+    handles, labels = ax.get_legend_handles_labels()
+    order = ["count", "partial", "baseline", "anomaly threshold", "anomaly (", "obscured", "no cov"]
+    ranked = sorted(
+        zip(handles, labels, strict=True),
+        key=lambda hl: next((i for i, k in enumerate(order) if hl[1].startswith(k)), 99),
+    )
+    handles, labels = [h for h, _ in ranked], [lab for _, lab in ranked]
+    if handles:
+        ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8.5,
+            frameon=False,
+        )
+
+    # Bottom panel: counted vehicles by type, stacked per acquisition.
+    width = _bar_widths_days(x[has]) if has.any() else 3.0
+    bottom = np.zeros(int(has.sum()))
+    xd = mdates.date2num(x[has]) if has.any() else np.array([])
+    for t in VEHICLE_TYPES:
+        if t not in counts.columns or not has.any():
+            continue
+        v = np.nan_to_num(_as_float(counts[t])[has], nan=0.0)
+        if not v.any():
+            continue
+        ax_t.bar(
+            xd,
+            v,
+            width=width,
+            bottom=bottom,
+            color=TYPE_COLORS[t],
+            edgecolor="white",
+            linewidth=0.3,
+            label=TYPE_LABELS[t],
+            align="center",
+        )
+        bottom = bottom + v
+    ax_t.set_ylabel("by type")
+    ax_t.set_ylim(0, max(float(bottom.max()) if bottom.size else 0.0, 1.0) * 1.1)
+    ax_t.grid(axis="y", color="#DDDDDD", lw=0.7)
+    ax_t.set_axisbelow(True)
+    h_t, l_t = ax_t.get_legend_handles_labels()
+    if h_t:
+        ax_t.legend(
+            h_t[::-1],
+            l_t[::-1],
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=8.5,
+            frameon=False,
+        )
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax_t.xaxis.set_major_locator(locator)
+    ax_t.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax_t.set_xlabel("acquisition date (UTC)")
+    for a in (ax, ax_t):
+        for side in ("top", "right"):
+            a.spines[side].set_visible(False)
+    return fig
+
+
+# --------------------------------------------------------------------------- quicklook
+
+
+def stretch(rgb: np.ndarray, *, percentiles: tuple[float, float] = (2.0, 98.0)) -> np.ndarray:
+    """Linear contrast stretch of an RGB image, the same for all bands (keeps colours).
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (H, W, 3) floats; NaN marks missing pixels.
+    percentiles : (float, float)
+        Input values at these percentiles map to 0 and 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W, 3) floats in 0-1; missing pixels are 0.
+
+    Examples
+    --------
+    >>> img = np.linspace(0.2, 0.4, 300).reshape(10, 10, 3)
+    >>> out = stretch(img, percentiles=(0, 100))
+    >>> float(out.min()), float(out.max())
+    (0.0, 1.0)
+    """
+    arr = np.asarray(rgb, dtype=float)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) array, got shape {arr.shape}")
+    finite = np.isfinite(arr).all(axis=2)
+    out = np.zeros_like(arr)
+    if not finite.any():
+        return out
+    vals = arr[finite]
+    lo, hi = np.percentile(vals, percentiles)
+    if not hi > lo:
+        hi = lo + 1e-6
+    out[finite] = np.clip((vals - lo) / (hi - lo), 0.0, 1.0)
+    return out
+
+
+def _to_pixels(geom: BaseGeometry, transform: Affine) -> BaseGeometry:
+    inv = ~transform
+    # Pixel centres of imshow lie on integers; map corners of pixel (0,0) to -0.5.
+    return shapely.affinity.affine_transform(
+        geom, [inv.a, inv.b, inv.d, inv.e, inv.c - 0.5, inv.f - 0.5]
+    )
+
+
+def _polygons(geom: BaseGeometry | None) -> list[Polygon]:
+    if geom is None or geom.is_empty:
+        return []
+    if geom.geom_type == "Polygon":
+        return [geom]
+    if hasattr(geom, "geoms"):
+        return [p for g in geom.geoms for p in _polygons(g)]
+    return []
+
+
+def _path(polys: Sequence[Polygon]) -> Any:
+    from matplotlib.path import Path as MplPath
+
+    verts: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    for p in polys:
+        for ring in (p.exterior, *p.interiors):
+            xy = np.asarray(ring.coords, dtype=float)
+            if len(xy) < 3:
+                continue
+            c = np.full(len(xy), MplPath.LINETO, dtype=np.uint8)
+            c[0] = MplPath.MOVETO
+            c[-1] = MplPath.CLOSEPOLY
+            verts.append(xy)
+            codes.append(c)
+    if not verts:
+        return None
+    return MplPath(np.concatenate(verts), np.concatenate(codes))
+
+
+def _nice_length(max_m: float) -> float:
+    """Largest 1-2-5 x 10^k length not above ``max_m``."""
+    if max_m <= 0:
+        return 0.0
+    k = math.floor(math.log10(max_m))
+    for m in (5, 2, 1):
+        if m * 10**k <= max_m:
+            return float(m * 10**k)
+    return float(10**k)
+
+
+def quicklook(
+    rgb: np.ndarray,
+    transform: Affine,
+    *,
+    aoi: BaseGeometry | None,
+    tracks: Sequence[tuple[str, LineString]] = (),
+    vehicles: Sequence[tuple[Polygon, str, float]] = (),
+    unobserved: BaseGeometry | None = None,
+    title: str = "",
+    ax: Axes | None = None,
+    low_confidence: float = 0.5,
+) -> Axes:
+    """Draw one acquisition with its AOI, tracks and vehicles coloured by type.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (H, W, 3) floats in 0-1 on the site grid; NaN where there is no data.
+    transform : affine.Affine
+        Pixel-to-map transform of ``rgb``; every geometry is in that map CRS.
+    aoi : shapely geometry or None
+        Area of interest, outlined.
+    tracks : sequence of (str, LineString)
+        Track id and centre line.
+    vehicles : sequence of (Polygon, str, float)
+        Outline, type and confidence of each vehicle.
+    unobserved : shapely geometry, optional
+        Part of the AOI that this acquisition does not observe (hatched).
+    title : str
+        Axes title.
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on; default a new figure sized to the image.
+    low_confidence : float
+        Vehicles below this confidence are drawn with a dashed outline.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes; ``ax.figure`` is the figure to save.
+    """
+    import matplotlib.patheffects as pe
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import PathPatch, Rectangle
+
+    img = stretch(rgb)
+    h, w = img.shape[:2]
+    if ax is None:
+        width_in = 7.2
+        height_in = min(max(width_in * h / max(w, 1), 2.5), 9.0) + 1.1
+        fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+        ax = fig.add_subplot()
+    ax.imshow(img, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    outline = [pe.withStroke(linewidth=2.6, foreground="black", alpha=0.6)]
+    handles: list[Any] = []
+
+    if unobserved is not None:
+        path = _path(_polygons(_to_pixels(unobserved, transform)))
+        if path is not None:
+            patch = PathPatch(
+                path,
+                facecolor=(0.0, 0.0, 0.0, 0.35),
+                edgecolor="#E0E0E0",
+                hatch="////",
+                linewidth=0.0,
+                zorder=2,
+            )
+            ax.add_patch(patch)
+            handles.append(
+                Rectangle(
+                    (0, 0),
+                    1,
+                    1,
+                    facecolor=(0.0, 0.0, 0.0, 0.35),
+                    edgecolor="#909090",
+                    hatch="////",
+                    label="not observed",
+                )
+            )
+    if aoi is not None:
+        path = _path(_polygons(_to_pixels(aoi, transform)))
+        if path is not None:
+            ax.add_patch(
+                PathPatch(path, fill=False, edgecolor="#FFD600", lw=1.4, ls=(0, (6, 3)), zorder=3)
+            )
+            handles.append(Line2D([], [], color="#FFD600", lw=1.4, ls=(0, (6, 3)), label="AOI"))
+    for i, (tid, line) in enumerate(tracks):
+        xy = np.asarray(_to_pixels(line, transform).coords, dtype=float)
+        if len(xy) < 2:
+            continue
+        ax.plot(xy[:, 0], xy[:, 1], color="#00E5FF", lw=0.9, alpha=0.85, zorder=4)
+        ax.text(
+            xy[0, 0],
+            xy[0, 1],
+            str(tid),
+            color="#00E5FF",
+            fontsize=7,
+            ha="left",
+            va="bottom",
+            path_effects=[pe.withStroke(linewidth=2, foreground="black")],
+            zorder=6,
+            clip_on=True,
+        )
+        if i == 0:
+            handles.append(Line2D([], [], color="#00E5FF", lw=1.0, label="track centre line"))
+
+    per_type: dict[str, int] = {}
+    for poly, vtype, conf in vehicles:
+        t = vtype if vtype in TYPE_COLORS else "unknown"
+        path = _path(_polygons(_to_pixels(poly, transform)))
+        if path is None:
+            continue
+        color = TYPE_COLORS[t]
+        dashed = conf < low_confidence
+        ax.add_patch(
+            PathPatch(
+                path,
+                facecolor=color,
+                alpha=0.3,
+                edgecolor="none",
+                zorder=5,
+            )
+        )
+        ax.add_patch(
+            PathPatch(
+                path,
+                fill=False,
+                edgecolor=color,
+                lw=1.3,
+                ls=(0, (2, 1.5)) if dashed else "-",
+                zorder=5,
+                path_effects=outline,
+            )
+        )
+        per_type[t] = per_type.get(t, 0) + 1
+    for t in VEHICLE_TYPES:
+        if per_type.get(t):
+            handles.append(
+                Rectangle(
+                    (0, 0),
+                    1,
+                    1,
+                    facecolor=TYPE_COLORS[t],
+                    alpha=0.8,
+                    label=f"{TYPE_LABELS[t]} ({per_type[t]})",
+                )
+            )
+    if any(conf < low_confidence for _, _, conf in vehicles):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="#555555",
+                lw=1.3,
+                ls=(0, (2, 1.5)),
+                label=f"confidence < {low_confidence:g}",
+            )
+        )
+
+    # Scale bar, lower left.
+    px_m = math.hypot(transform.a, transform.d)
+    if px_m > 0:
+        length_m = _nice_length(0.22 * w * px_m)
+        length_px = length_m / px_m
+        x0, y0 = 0.04 * w, h - 0.06 * h
+        ax.plot(
+            [x0, x0 + length_px],
+            [y0, y0],
+            color="white",
+            lw=3,
+            solid_capstyle="butt",
+            path_effects=[pe.withStroke(linewidth=5, foreground="black")],
+            zorder=7,
+        )
+        ax.text(
+            x0 + length_px / 2,
+            y0 - 0.015 * h,
+            f"{length_m:g} m",
+            color="white",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            zorder=7,
+            path_effects=[pe.withStroke(linewidth=2, foreground="black")],
+        )
+    if title:
+        ax.set_title(title, fontsize=9.5, loc="left")
+    if handles:
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.01),
+            ncol=min(4, len(handles)),
+            fontsize=8,
+            frameon=False,
+        )
+    return ax
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def save_figure(fig: Figure, path_png: str | Path, *, svg: bool = False) -> list[Path]:
+    """Write ``fig`` as PNG (and SVG) with deterministic bytes, atomically.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path_png : str or Path
+        Target PNG; the SVG goes next to it with the suffix ``.svg``.
+    svg : bool
+        Also write the SVG.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Notes
+    -----
+    PNG: no ``Software`` text chunk. SVG: no date or creator, and ids hashed with a fixed
+    salt (``svg.hashsalt``), so identical figures give identical bytes.
+    """
+    import matplotlib
+
+    target = Path(path_png)
+    written = [target]
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    if svg:
+        svg_target = target.with_suffix(".svg")
+        with (
+            matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}),
+            atomic_path(svg_target) as tmp,
+        ):
+            fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
+        written.append(svg_target)
+    logger.debug("wrote %s", ", ".join(map(str, written)))
+    return written
