@@ -50,6 +50,8 @@ def atomic_path(target: str | Path, *, suffix: str | None = None) -> Iterator[Pa
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files; outputs get the usual umask-based mode.
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -59,6 +61,12 @@ def atomic_path(target: str | Path, *, suffix: str | None = None) -> Iterator[Pa
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _os_problem(exc: OSError) -> str:
