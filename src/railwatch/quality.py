@@ -1,0 +1,343 @@
+"""Observation quality along the tracks: nodata coverage, cloud / heavy haze, snow -> status.
+
+Quality is measured where it matters, on the track strips, station by station (one station
+per ``step`` along each centre line):
+
+* observed: the whole car-width strip at the station has data (valid mask) and lies in the
+  AOI;
+* cloud: the strip is bright and has lost its texture. Every track carries texture in clear
+  air: two rails on ballast, or a car body with edges and a dark shadow beside it. Cloud and
+  heavy haze flatten that texture, snow does not (rails and cars stay visible on snow), so
+  the test is *bright and flat over at least ~10 m of track*, and with a background model
+  *texture far below what this station shows in clear scenes*;
+* snow: bright but textured.
+
+``coverage`` is the observed share of the track length inside the AOI; ``cloud`` is the
+share of that observed length under cloud; the status follows :class:`QualityConfig`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+from shapely.geometry.base import BaseGeometry
+
+from railwatch.site import QualityConfig, SiteGrid
+from railwatch.tracks import Track, TrackFrame, sample_frame, track_frame
+
+__all__ = [
+    "Quality",
+    "TrackObservation",
+    "assess",
+    "observe_tracks",
+    "quality_from_observations",
+    "strip_step_m",
+    "gray_bands",
+    "STRIP_HALF_WIDTH_M",
+]
+
+logger = logging.getLogger(__name__)
+
+STRIP_HALF_WIDTH_M = 2.4
+"""Half width of the sampled strip: body (1.6 m) plus the shadow beside it, short of the
+neighbouring track's body at 4.5 m spacing."""
+
+FLAT_TEXTURE = 0.012
+"""Across-track standard deviation (reflectance units) below which a strip is 'flat'.
+Clear-air strips show about 0.02-0.2 (rails on ballast, a car and its shadow)."""
+
+BRIGHT = 0.45
+"""Mean reflectance above which a flat strip is cloud rather than dark shadow."""
+
+HAZE_RATIO = 0.3
+"""With a background model: texture below this share of the clear-scene texture is haze."""
+
+MIN_CLOUD_M = 10.0
+"""Clouds are large: flat runs shorter than this along a track are cars or roofs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """Observation quality of one acquisition over the tracks.
+
+    Attributes
+    ----------
+    coverage : float
+        Observed (valid data) share of the track length inside the AOI, 0-1.
+    cloud : float
+        Share of the observed track length under cloud or heavy haze, 0-1.
+    snow : float
+        Share of the observed track length on snow, 0-1.
+    status : str
+        ``ok``, ``partial``, ``obscured`` or ``no_coverage``.
+    """
+
+    coverage: float
+    cloud: float
+    snow: float
+    status: str
+
+    def to_record(self) -> dict[str, Any]:
+        """Plain mapping for table rows."""
+        return {
+            "coverage": self.coverage,
+            "cloud": self.cloud,
+            "snow": self.snow,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrackObservation:
+    """Per-station observation flags along one track.
+
+    Attributes
+    ----------
+    track : Track
+    frame : TrackFrame
+        Sampling geometry (stations and across offsets).
+    values : numpy.ndarray
+        (bands, m, n) strip samples, NaN outside the image.
+    inside : numpy.ndarray
+        (n,) bool, station inside the AOI.
+    valid : numpy.ndarray
+        (n,) bool, the car-width strip at the station has data.
+    cloud : numpy.ndarray
+        (n,) bool, under cloud or heavy haze.
+    snow : numpy.ndarray
+        (n,) bool, on snow.
+    texture : numpy.ndarray
+        (n,) across-track standard deviation of the strip, reflectance units.
+    bands : tuple of str
+        Band names of ``values``.
+    """
+
+    track: Track
+    frame: TrackFrame
+    values: np.ndarray
+    inside: np.ndarray
+    valid: np.ndarray
+    cloud: np.ndarray
+    snow: np.ndarray
+    texture: np.ndarray
+    bands: tuple[str, ...] = ()
+
+    @property
+    def observed(self) -> np.ndarray:
+        """(n,) bool: in the AOI, with data and not under cloud."""
+        return self.inside & self.valid & ~self.cloud
+
+
+def strip_step_m(grid: SiteGrid) -> float:
+    """Station spacing for a grid: one pixel, within 0.25-1.0 m."""
+    return float(np.clip(grid.resolution_m, 0.25, 1.0))
+
+
+def gray_bands(bands: Sequence[str]) -> list[int]:
+    """Indices of the visible (or panchromatic) bands; all bands when none is named."""
+    idx = [i for i, b in enumerate(bands) if b in ("red", "green", "blue", "pan")]
+    return idx or list(range(len(bands)))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index pairs of the True runs of a 1-D mask."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=True))
+
+
+def observe_tracks(
+    scene_data: np.ndarray,
+    bands: Sequence[str],
+    valid: np.ndarray,
+    grid: SiteGrid,
+    tracks: Sequence[Track],
+    aoi: BaseGeometry,
+    *,
+    background: Any = None,
+) -> list[TrackObservation]:
+    """Sample every track strip and flag each station as observed, cloud or snow.
+
+    Parameters
+    ----------
+    scene_data : numpy.ndarray
+        (bands, H, W) float32 scaled about 0-1, on ``grid``.
+    bands : sequence of str
+        Band names.
+    valid : numpy.ndarray
+        (H, W) bool.
+    grid : SiteGrid
+    tracks : sequence of Track
+    aoi : shapely geometry
+        AOI in the grid CRS.
+    background : railwatch.detect.Background, optional
+        When given, its clear-scene texture per station sharpens the haze test.
+
+    Returns
+    -------
+    list of TrackObservation
+    """
+    from shapely import contains_xy
+
+    step = strip_step_m(grid)
+    gidx = gray_bands(bands)
+    bad_px = ~(np.isfinite(scene_data).all(axis=0)) | ~np.asarray(valid, bool)
+    invalid = bad_px.astype(np.float32)
+    min_run = max(1, int(round(MIN_CLOUD_M / step)))
+    out = []
+    for track in tracks:
+        frame = track_frame(grid, track.line, step_m=step, half_width_m=STRIP_HALF_WIDTH_M)
+        values = sample_frame(scene_data, frame)
+        bad = sample_frame(invalid, frame)[0]
+        body = np.abs(frame.offsets_m) <= 1.7
+        st_valid = np.isfinite(bad[body]).all(axis=0) & (np.nan_to_num(bad[body], nan=1) < 0.5).all(
+            axis=0
+        )
+        inside = contains_xy(aoi, frame.x, frame.y)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gray = np.nanmean(values[gidx], axis=0)  # (m, n)
+            texture = np.nanstd(gray, axis=0)
+            bright = np.nanmedian(gray, axis=0)
+        texture = np.nan_to_num(texture, nan=0.0)
+        bright = np.nan_to_num(bright, nan=0.0)
+        # Along-track medians over ~5 m: one car end or one noisy station decides nothing.
+        k = max(3, int(round(5.0 / step)) | 1)
+        tex_s = ndi.median_filter(texture, size=k, mode="nearest")
+        bri_s = ndi.median_filter(bright, size=k, mode="nearest")
+        flat = tex_s < FLAT_TEXTURE
+        ref_tex = None if background is None else background.texture_for(track.track_id, frame)
+        if ref_tex is not None:
+            flat |= tex_s < HAZE_RATIO * ref_tex
+        cand = flat & (bri_s > BRIGHT) & st_valid
+        cloud = np.zeros_like(cand)
+        for a, b in _runs(cand):
+            if b - a >= min_run:
+                cloud[a:b] = True
+        snow = st_valid & ~cloud & (bri_s > 0.7)
+        out.append(
+            TrackObservation(
+                track, frame, values, inside, st_valid, cloud, snow, texture, tuple(bands)
+            )
+        )
+    return out
+
+
+def quality_from_observations(
+    observations: Sequence[TrackObservation], cfg: QualityConfig
+) -> Quality:
+    """Coverage, cloud and snow shares and the status from per-station flags.
+
+    Status rules (``cfg`` = :class:`QualityConfig`): ``no_coverage`` when coverage is
+    below ``min_coverage``; ``obscured`` when more than ``max_cloud`` of the observed
+    length is under cloud; ``partial`` when the clear, observed share of the track length
+    is below ``full_coverage``; ``ok`` otherwise.
+    """
+    step_len = np.array([o.frame.step_m for o in observations] or [0.0])
+    total = float(sum(o.inside.sum() * s for o, s in zip(observations, step_len, strict=False)))
+    if total <= 0:
+        return Quality(0.0, 0.0, 0.0, "no_coverage")
+    seen = float(
+        sum((o.inside & o.valid).sum() * s for o, s in zip(observations, step_len, strict=False))
+    )
+    cloudy = float(
+        sum(
+            (o.inside & o.valid & o.cloud).sum() * s
+            for o, s in zip(observations, step_len, strict=False)
+        )
+    )
+    snowy = float(
+        sum(
+            (o.inside & o.valid & o.snow).sum() * s
+            for o, s in zip(observations, step_len, strict=False)
+        )
+    )
+    coverage = seen / total
+    cloud = cloudy / seen if seen > 0 else 0.0
+    snow = snowy / seen if seen > 0 else 0.0
+    if coverage < cfg.min_coverage:
+        status = "no_coverage"
+    elif cloud > cfg.max_cloud:
+        status = "obscured"
+    elif coverage * (1.0 - cloud) < cfg.full_coverage:
+        status = "partial"
+    else:
+        status = "ok"
+    return Quality(round(coverage, 4), round(cloud, 4), round(snow, 4), status)
+
+
+def assess(
+    scene_data: np.ndarray,
+    bands: tuple[str, ...],
+    valid: np.ndarray,
+    grid: SiteGrid,
+    tracks: Sequence[Track],
+    aoi: BaseGeometry,
+    cfg: QualityConfig,
+    *,
+    background: Any = None,
+) -> Quality:
+    """Quality of one (aligned) acquisition over the tracks inside the AOI.
+
+    Parameters
+    ----------
+    scene_data : numpy.ndarray
+        (bands, H, W) float32 scaled about 0-1, on ``grid``.
+    bands : tuple of str
+    valid : numpy.ndarray
+        (H, W) bool.
+    grid : SiteGrid
+    tracks : sequence of Track
+        Centre lines in the grid CRS. Without tracks the AOI area itself is measured.
+    aoi : shapely geometry
+        AOI in the grid CRS.
+    cfg : QualityConfig
+    background : railwatch.detect.Background, optional
+
+    Returns
+    -------
+    Quality
+    """
+    if not tracks:
+        return _quality_without_tracks(scene_data, bands, valid, grid, aoi, cfg)
+    obs = observe_tracks(scene_data, bands, valid, grid, tracks, aoi, background=background)
+    return quality_from_observations(obs, cfg)
+
+
+def _quality_without_tracks(
+    scene_data: np.ndarray,
+    bands: Sequence[str],
+    valid: np.ndarray,
+    grid: SiteGrid,
+    aoi: BaseGeometry,
+    cfg: QualityConfig,
+) -> Quality:
+    inside = grid.rasterize(aoi)
+    n = int(inside.sum())
+    if n == 0:
+        return Quality(0.0, 0.0, 0.0, "no_coverage")
+    seen = inside & valid
+    coverage = float(seen.sum()) / n
+    gray = scene_data[gray_bands(bands)].mean(axis=0)
+    size = max(3, int(round(5.0 / grid.resolution_m)))
+    mean = ndi.uniform_filter(gray, size)
+    std = np.sqrt(np.maximum(ndi.uniform_filter(gray * gray, size) - mean**2, 0))
+    cloud_px = (std < FLAT_TEXTURE) & (mean > BRIGHT)
+    cloud_px = ndi.binary_opening(cloud_px, iterations=max(1, int(round(4 / grid.resolution_m))))
+    cloud = float((cloud_px & seen).sum()) / max(1, int(seen.sum()))
+    q = quality_from_observations([], cfg)
+    status = q.status
+    if coverage >= cfg.min_coverage:
+        status = (
+            "obscured"
+            if cloud > cfg.max_cloud
+            else ("partial" if coverage * (1 - cloud) < cfg.full_coverage else "ok")
+        )
+    snow = float(((mean > 0.7) & ~cloud_px & seen).sum()) / max(1, int(seen.sum()))
+    return Quality(round(coverage, 4), round(cloud, 4), round(snow, 4), status)

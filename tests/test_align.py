@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from detect_fixtures import arc_line, cut_nodata, make_grid, render, straight_line, train
+from railwatch.align import apply_shift, build_reference, estimate_shift
+
+
+@pytest.fixture(scope="module")
+def yard():
+    g = make_grid(240, 140)
+    lines = [
+        straight_line(g, 25),
+        straight_line(g, 30.3),
+        straight_line(g, 35.6),
+        arc_line(g, radius_m=300, y_m=45),
+    ]
+    return g, lines, render(g, lines, train(0, 20, [13.92] * 4), seed=1, supersample=2)
+
+
+@pytest.mark.parametrize(
+    "offset_m", [(0.0, 0.0), (3.2, -1.7), (-7.1, 4.4), (10.0, 0.0), (-6.9, -7.3)]
+)
+def test_shift_recovered_within_a_pixel(yard, offset_m):
+    g, lines, ref = yard
+    moved = render(
+        g,
+        lines,
+        train(1, 40, [13.92] * 3) + train(2, 10, [12.02] * 2),
+        seed=2,
+        offset_m=offset_m,
+        supersample=2,
+    )
+    cut_nodata(moved, keep_cols=170)  # a swath edge, and the cars changed
+    dy, dx = estimate_shift(ref.gray, moved.gray, valid=moved.valid)
+    # A feature moved by +x m (east) and +y m (north) must be moved back by -x/res columns
+    # and by +y/res rows (rows grow southwards).
+    assert abs(dy - offset_m[1] / 0.5) < 1.0
+    assert abs(dx + offset_m[0] / 0.5) < 1.0
+
+
+def test_apply_shift_moves_data_and_mask():
+    data = np.zeros((2, 20, 20), np.float32)
+    data[:, 5, 5] = 1.0
+    valid = np.ones((20, 20), bool)
+    out, ok = apply_shift(data, valid, (2.0, -3.0))
+    assert out.shape == data.shape
+    assert out[0, 7, 2] == pytest.approx(1.0)
+    assert not ok[:2].any() and not ok[:, -3:].any()
+    assert ok[5:, :10].all()
+
+
+def test_build_reference_ignores_invalid_and_works_with_one():
+    a = np.full((4, 4), 0.2, np.float32)
+    b = np.full((4, 4), 0.8, np.float32)
+    va = np.ones((4, 4), bool)
+    vb = np.zeros((4, 4), bool)
+    assert np.allclose(build_reference([a, b], [va, vb]), 0.2)
+    assert np.allclose(build_reference([b], [va]), 0.8)

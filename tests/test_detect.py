@@ -1,0 +1,149 @@
+import time
+
+import numpy as np
+import pytest
+
+from detect_fixtures import add_cloud, cut_nodata, make_grid, render, straight_line, train
+from railwatch.detect import analyse_scene, count_interval, learn_background, split_run
+from railwatch.site import Site, VehiclePriors
+from railwatch.tracks import tracks_from_lines
+
+LINES_Y = (22.0, 27.3)
+
+
+def _yard(cars, *, width=300, seed=0, **kw):
+    g = make_grid(width, 100)
+    lines = [straight_line(g, y) for y in LINES_Y]
+    sc = render(g, lines, cars, seed=seed, **kw)
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
+    return sc, tracks, Site(name="test", aoi=sc.aoi)
+
+
+def _analyse(sc, tracks, site, background=None):
+    return analyse_scene(
+        sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site, background=background
+    )
+
+
+MIXED = train(
+    0,
+    10,
+    [13.92, 13.92, 12.02, 15.35, 13.92, 18.0],
+    types=["open", "open", "tank", "covered", "open", "locomotive"],
+)
+
+
+def test_one_track_with_six_cars_single_image():
+    sc, tracks, site = _yard(MIXED)
+    a = _analyse(sc, tracks, site)
+    assert a.quality.status == "ok"
+    assert a.railcars == 6
+    assert a.railcars_low <= 6 <= a.railcars_high
+    assert {v.track_id for v in a.vehicles} == {"T1"}
+    # Vehicles lie where the cars are (within a metre at both ends).
+    x0 = sc.grid.bounds[0] - 5.0
+    ends = sorted((v.polygon.bounds[0] - x0, v.polygon.bounds[2] - x0) for v in a.vehicles)
+    truth = sorted((c.s0_m + 0.3, c.s1_m - 0.3) for c in MIXED)
+    assert np.allclose(ends, truth, atol=1.2)
+
+
+def test_tight_coupling_of_identical_tank_cars():
+    cars = train(1, 20, [12.02] * 7, gap_m=0.7, types=["tank"] * 7, colours=["black"] * 7)
+    sc, tracks, site = _yard(cars)
+    a = _analyse(sc, tracks, site)
+    assert a.railcars == 7
+    assert a.by_type["tank"] >= 5
+
+
+def test_empty_yard_counts_zero():
+    sc, tracks, site = _yard([])
+    a = _analyse(sc, tracks, site)
+    assert a.quality.status == "ok"
+    assert a.railcars == 0 and a.railcars_low == 0 and a.vehicles == ()
+
+
+def test_cloud_over_yard_gives_no_number():
+    sc, tracks, site = _yard(MIXED)
+    add_cloud(sc)
+    a = _analyse(sc, tracks, site)
+    assert a.quality.status == "obscured"
+    assert a.railcars is None and a.railcars_low is None and a.railcars_high is None
+    assert a.unobserved.area > 0
+
+
+def test_half_nodata_counts_only_observed_cars():
+    # Cars 1-3 end before x = 45 m; the swath edge at x = 50 m (column 100) leaves a third
+    # of car 4 visible, which must not be counted.
+    sc, tracks, site = _yard(MIXED)
+    cut_nodata(sc, keep_cols=100)
+    a = _analyse(sc, tracks, site)
+    assert a.quality.status == "partial"
+    assert a.railcars == 3
+    assert a.unobserved.area > 0.6 * 2 * 146 * site.vehicles.width_m
+
+
+def test_background_from_stack_detects_the_same():
+    stack = [
+        _yard(train(0, 20 + 10 * k, [13.92] * 3) + train(1, 90 - 15 * k, [12.02] * 2), seed=k)
+        for k in range(4)
+    ]
+    sc, tracks, site = stack[0]
+    bg = learn_background([(s.data, s.bands, s.valid) for s, _, _ in stack], sc.grid, tracks)
+    assert bg is not None and bg.n_scenes == 4
+    for s, _, _ in stack:
+        a = _analyse(s, tracks, site, background=bg)
+        assert a.railcars == 5
+
+
+def test_single_scene_has_no_background():
+    sc, tracks, site = _yard(MIXED)
+    assert learn_background([(sc.data, sc.bands, sc.valid)], sc.grid, tracks) is None
+
+
+def test_split_run_without_gaps_uses_length_priors():
+    priors = VehiclePriors(lengths_m={"open": 14.0})
+    # 56 m of uniform occupancy at 0.5 m: four 14 m cars (ends carry half a gap).
+    cuts, p = split_run(np.zeros(111), step_m=0.5, priors=priors)
+    assert len(cuts) - 1 == 4
+    assert int(np.argmax(p)) == 4
+
+
+def test_split_run_follows_visible_gaps():
+    priors = VehiclePriors()
+    ev = np.zeros(101)
+    ev[[30, 58]] = 1.0
+    cuts, _ = split_run(ev, step_m=0.5, priors=priors)
+    assert cuts == [0, 30, 58, 100]
+
+
+def test_count_interval_brackets():
+    low, high = count_interval([np.array([0.0, 0.1, 0.8, 0.1]), np.array([0.05, 0.95])])
+    assert low <= 3 <= high
+    assert (low, high) == (2, 4)
+
+
+@pytest.mark.slow
+def test_speed_eight_tracks():
+    from affine import Affine
+
+    from railwatch.site import SiteGrid
+
+    g = SiteGrid("EPSG:32652", Affine(0.5, 0, 500000, 0, -0.5, 4700150), 1000, 300)
+    rng = np.random.default_rng(0)
+    data = rng.uniform(0.3, 0.6, (3, 300, 1000)).astype(np.float32)
+    lines = [straight_line(g, 40 + 5.3 * k) for k in range(8)]
+    tracks = tracks_from_lines([(f"T{i}", ln) for i, ln in enumerate(lines)])
+    from shapely.geometry import box
+
+    aoi = box(*g.bounds)
+    t = time.perf_counter()
+    analyse_scene(
+        data,
+        ("red", "green", "blue"),
+        np.ones((300, 1000), bool),
+        g,
+        tracks,
+        aoi,
+        Site(name="s", aoi=aoi),
+    )
+    assert time.perf_counter() - t < 3.0
