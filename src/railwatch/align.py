@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["build_reference", "estimate_shift", "apply_shift"]
+__all__ = ["build_reference", "estimate_shift", "apply_shift", "align_stack"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,140 +127,42 @@ def estimate_shift(
     if wa.sum() < 100 or wb.sum() < 100:
         logger.debug("too little valid area to align; shift set to 0")
         return (0.0, 0.0)
-    h, w = ref.shape
     m = int(max_shift_px)
-    shape = (h + m + 1, w + m + 1)
-    fa = np.fft.rfft2(a, shape)
-    fb = np.fft.rfft2(b, shape)
-    cross = fa * np.conj(fb)
-    cross /= np.abs(cross) ** 0.9 + 1e-12  # nearly pure phase, a little damping of noise
-    corr = np.fft.irfft2(cross, shape)
+    shape = _fft_shape(ref.shape, m)
+    return _peak_shift(np.fft.rfft2(a, shape), np.fft.rfft2(b, shape), shape, m)
+
+
+def _fft_shape(shape: tuple[int, ...], m: int) -> tuple[int, int]:
+    from scipy.fft import next_fast_len
+
+    return (next_fast_len(shape[0] + m + 1), next_fast_len(shape[1] + m + 1))
+
+
+def _peak_shift(
+    fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int], m: int
+) -> tuple[float, float]:
+    """Shift of the cross-correlation peak within +/-m pixels, refined to sub-pixel.
+
+    Plain cross-correlation of the zero-mean edge images: whitening the spectrum (pure
+    phase correlation) lets the fine periodic texture of parallel tracks pick a peak one
+    track spacing away, while the unwhitened product is dominated by the yard's layout.
+    """
+    corr = np.fft.irfft2(fa * np.conj(fb), shape)
     # corr[t] peaks where reference(x) ~ image(x - t): apply_shift(image, t) matches.
     dys = np.r_[0 : m + 1, -m:0]
     rows = np.r_[0 : m + 1, shape[0] - m : shape[0]]
     cols = np.r_[0 : m + 1, shape[1] - m : shape[1]]
     window = corr[np.ix_(rows, cols)]
-    i, j = _best_candidate(window, dys, ref, img, ref_valid, valid, sigma_px)
+    i, j = np.unravel_index(int(np.argmax(window)), window.shape)
 
-    def refine(vals: tuple[float, float, float]) -> float:
-        lo, c, hi = vals
+    def refine(lo: float, c: float, hi: float) -> float:
         den = lo - 2 * c + hi
         return 0.0 if den >= 0 else float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
 
     r0, c0 = rows[i], cols[j]
-    dy = dys[i] + refine(
-        (corr[(r0 - 1) % shape[0], c0], corr[r0, c0], corr[(r0 + 1) % shape[0], c0])
-    )
-    dx = dys[j] + refine(
-        (corr[r0, (c0 - 1) % shape[1]], corr[r0, c0], corr[r0, (c0 + 1) % shape[1]])
-    )
-    return _refine(ref, img, ref_valid, valid, (float(dy), float(dx)), sigma_px)
-
-
-def _best_candidate(
-    window: np.ndarray,
-    dys: np.ndarray,
-    ref: np.ndarray,
-    img: np.ndarray,
-    ref_valid: np.ndarray,
-    valid: np.ndarray,
-    sigma: float,
-    *,
-    n_candidates: int = 5,
-) -> tuple[int, int]:
-    """Pick among the strongest correlation peaks by masked NCC of band-passed images.
-
-    Parallel tracks repeat every ~5 m, so phase correlation has secondary peaks one track
-    spacing away; the overlap-normalised correlation over the common valid area separates
-    them better than the raw peak height, which depends on how much overlaps.
-    """
-    peaks = (window == ndi.maximum_filter(window, size=5)) & (window > 0)
-    idx = np.argwhere(peaks)
-    if len(idx) == 0:
-        return np.unravel_index(int(np.argmax(window)), window.shape)
-    order = np.argsort(window[peaks])[::-1][:n_candidates]
-    idx = idx[order]
-    if len(idx) == 1:
-        return int(idx[0][0]), int(idx[0][1])
-    # Clipped so the strong contrast of cars (which move between dates) weighs no more
-    # than rails, ballast edges and buildings.
-    a = np.clip(_highpass(ref, ref_valid, sigma), -2.0, 2.0)
-    b = np.clip(_highpass(img, valid, sigma), -2.0, 2.0)
-    best, best_score = idx[0], -np.inf
-    for i, j in idx:
-        dy, dx = int(dys[i]), int(dys[j])
-        bs = ndi.shift(b, (dy, dx), order=0, cval=0.0)
-        vs = ndi.shift(valid.astype(np.uint8), (dy, dx), order=0, cval=0).astype(bool)
-        m = vs & ref_valid
-        if m.sum() < 100:
-            continue
-        x, y = a[m], bs[m]
-        x = x - x.mean()
-        y = y - y.mean()
-        score = float((x * y).sum() / (np.sqrt((x * x).sum() * (y * y).sum()) + 1e-9))
-        if score > best_score:
-            best, best_score = (i, j), score
-    return int(best[0]), int(best[1])
-
-
-def _highpass(image: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
-    img = np.asarray(image, np.float32)
-    fill = float(np.median(img[valid])) if valid.any() else 0.0
-    img = np.where(valid, img, fill)
-    hp = ndi.gaussian_filter(img, sigma) - ndi.gaussian_filter(img, 4 * sigma + 2)
-    scale = float(np.median(np.abs(hp[valid]))) if valid.any() else 0.0
-    return hp / (scale + 1e-6)
-
-
-def _refine(
-    ref: np.ndarray,
-    img: np.ndarray,
-    ref_valid: np.ndarray,
-    valid: np.ndarray,
-    start: tuple[float, float],
-    sigma: float,
-    *,
-    iterations: int = 6,
-) -> tuple[float, float]:
-    """Lucas-Kanade refinement of a translation on band-passed images, robust weights.
-
-    Phase correlation of edge images locates the peak to about a pixel; the least-squares
-    step on the band-passed intensities (each normalised by its own contrast, so gain
-    changes between dates do not matter) brings it well below a pixel. Residuals far from
-    the bulk (cars that moved) get Cauchy-like low weights.
-    """
-    a = _highpass(ref, ref_valid, sigma)
-    b = _highpass(img, valid, sigma)
-    margin = int(np.ceil(4 * sigma + 3))
-    wa = ndi.binary_erosion(ref_valid, iterations=margin, border_value=0).astype(np.float32)
-    wb = ndi.binary_erosion(valid, iterations=margin, border_value=0).astype(np.float32)
-    cur = np.array(start, float)
-    for _ in range(iterations):
-        bs = ndi.shift(b, cur, order=1, mode="nearest")
-        ws = ndi.shift(wb, cur, order=1, cval=0.0) > 0.999
-        w = wa * ws
-        if w.sum() < 100:
-            return (float(start[0]), float(start[1]))
-        gy, gx = np.gradient(bs)
-        r = a - bs
-        scale = 1.4826 * float(np.median(np.abs(r[w > 0]))) + 1e-6
-        w = w / (1.0 + (r / (2 * scale)) ** 2)
-        mat = np.array(
-            [[(w * gy * gy).sum(), (w * gy * gx).sum()], [(w * gy * gx).sum(), (w * gx * gx).sum()]]
-        )
-        vec = np.array([(w * gy * r).sum(), (w * gx * r).sum()])
-        try:
-            step = -np.linalg.solve(mat, vec)
-        except np.linalg.LinAlgError:
-            break
-        step = np.clip(step, -1.0, 1.0)
-        cur = cur + step
-        if np.hypot(*step) < 0.01:
-            break
-    if np.hypot(*(cur - np.asarray(start))) > 2.0:
-        logger.debug("refinement wandered off (%s -> %s); keeping the correlation peak", start, cur)
-        return (float(start[0]), float(start[1]))
-    return (float(cur[0]), float(cur[1]))
+    dy = dys[i] + refine(corr[(r0 - 1) % shape[0], c0], corr[r0, c0], corr[(r0 + 1) % shape[0], c0])
+    dx = dys[j] + refine(corr[r0, (c0 - 1) % shape[1]], corr[r0, c0], corr[r0, (c0 + 1) % shape[1]])
+    return (float(dy), float(dx))
 
 
 def apply_shift(
@@ -301,3 +203,103 @@ def apply_shift(
         out[b] = ndi.shift(band, (dy, dx), order=1, cval=0.0)
     out[:, ~ok] = 0.0
     return (out[0] if data.ndim == 2 else out), ok
+
+
+def align_stack(
+    images: Sequence[np.ndarray],
+    valids: Sequence[np.ndarray],
+    *,
+    max_shift_px: int = 30,
+    n_anchors: int = 5,
+    sigma_px: float = 1.0,
+) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
+    """Co-register a stack of gray images: shifts, the reference and its valid mask.
+
+    Parameters
+    ----------
+    images : sequence of numpy.ndarray
+        (H, W) gray images on the site grid.
+    valids : sequence of numpy.ndarray
+        (H, W) bool masks.
+    max_shift_px : int
+        Largest shift searched, pixels.
+    n_anchors : int
+        Scenes every other scene is registered to.
+    sigma_px : float
+        Scale of the gradient filter, pixels.
+
+    Returns
+    -------
+    shifts : list of (dy, dx)
+        Pixels, for :func:`apply_shift`; their median is zero, so an unbiased set of
+        georeferencing errors stays centred on the site coordinates.
+    reference, ref_valid : numpy.ndarray
+        Median of the aligned stack and where it was observed.
+
+    Notes
+    -----
+    A median of unaligned scenes is blurred by their misregistration, and any single
+    reference scene fails for some dates (snow, haze, another sensor). So every scene is
+    registered to several *anchors* (the most complete scenes, spread over time) and the
+    anchors to each other; the positions that best explain all those pairwise shifts are
+    found by iteratively reweighted least squares with Cauchy weights, so a pair that
+    locked on a wrong peak is outvoted.
+    """
+    n = len(images)
+    if n == 0:
+        raise ValueError("align_stack needs at least one image")
+    if n == 1:
+        return [(0.0, 0.0)], np.asarray(images[0], np.float32), np.asarray(valids[0], bool)
+    m = int(max_shift_px)
+    shape = _fft_shape(np.shape(images[0]), m)
+    spectra, usable = [], []
+    for img, v in zip(images, valids, strict=True):
+        e, w = _edges(np.asarray(img, np.float32), np.asarray(v, bool), sigma_px)
+        spectra.append(np.fft.rfft2(e, shape))
+        usable.append(float((w > 0).mean()))
+    order = np.argsort(usable, kind="stable")[::-1]
+    good = [int(i) for i in order if usable[i] >= 0.8 * usable[order[0]]]
+    pick = np.unique(np.linspace(0, len(good) - 1, min(n_anchors, len(good))).round().astype(int))
+    anchors = sorted(good[i] for i in pick)
+    edges: list[tuple[int, int, float, float]] = []  # p_j - p_i = (dy, dx)
+    for a in anchors:
+        for i in range(n):
+            if i == a or (i in anchors and i < a) or usable[i] == 0:
+                continue
+            dy, dx = _peak_shift(spectra[a], spectra[i], shape, m)
+            edges.append((a, i, dy, dx))
+    pos = _solve_positions(n, edges, anchors[0])
+    med = np.median(pos, axis=0)
+    shifts = [(float(p[0] - med[0]), float(p[1] - med[1])) for p in pos]
+    moved = [
+        apply_shift(np.asarray(g, np.float32), v, sh)
+        for g, v, sh in zip(images, valids, shifts, strict=True)
+    ]
+    ref = build_reference([g for g, _ in moved], [v for _, v in moved])
+    ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
+    return shifts, ref, ref_valid
+
+
+def _solve_positions(
+    n: int, edges: Sequence[tuple[int, int, float, float]], fixed: int, *, scale_px: float = 1.0
+) -> np.ndarray:
+    """Positions p (n, 2) with p[j] - p[i] ~ d for every edge, robustly; p[fixed] = 0."""
+    if not edges:
+        return np.zeros((n, 2))
+    ii = np.array([e[0] for e in edges])
+    jj = np.array([e[1] for e in edges])
+    d = np.array([[e[2], e[3]] for e in edges], float)
+    mat = np.zeros((len(edges) + 1, n))
+    mat[np.arange(len(edges)), jj] = 1.0
+    mat[np.arange(len(edges)), ii] -= 1.0
+    mat[-1, fixed] = 1.0  # gauge
+    rhs = np.vstack([d, [0.0, 0.0]])
+    w = np.ones(len(edges) + 1)
+    w[-1] = 1e3
+    pos = np.zeros((n, 2))
+    for _ in range(20):
+        sw = np.sqrt(w)[:, None]
+        pos, *_ = np.linalg.lstsq(mat * sw, rhs * sw, rcond=None)
+        r = np.hypot(*(mat[:-1] @ pos - d).T)
+        w[:-1] = 1.0 / (1.0 + (r / scale_px) ** 2)
+    return pos

@@ -178,31 +178,11 @@ def align_scenes(
     round's misregistration does not bias the result, and the median shift is removed
     so an unbiased set of georeferencing errors stays centred on the site coordinates.
     """
-    grays = [s.gray() for s in scenes]
-    valids = [s.valid for s in scenes]
-    shifts = [(0.0, 0.0)] * len(scenes)
-    if len(scenes) < 2:
-        return shifts, grays[0], valids[0]
-    max_px = _max_shift_px(scenes[0].grid)
-    for _ in range(2):
-        shifted = [
-            align_mod.apply_shift(g, v, sh) if sh != (0.0, 0.0) else (g, v)
-            for g, v, sh in zip(grays, valids, shifts, strict=True)
-        ]
-        ref = align_mod.build_reference([g for g, _ in shifted], [v for _, v in shifted])
-        ref_valid = np.any(np.stack([v for _, v in shifted]), axis=0)
-        shifts = [
-            align_mod.estimate_shift(ref, g, valid=v, ref_valid=ref_valid, max_shift_px=max_px)
-            for g, v in zip(grays, valids, strict=True)
-        ]
-        med = np.median(np.array(shifts), axis=0)
-        shifts = [(float(dy - med[0]), float(dx - med[1])) for dy, dx in shifts]
-    shifted = [
-        align_mod.apply_shift(g, v, sh) for g, v, sh in zip(grays, valids, shifts, strict=True)
-    ]
-    ref = align_mod.build_reference([g for g, _ in shifted], [v for _, v in shifted])
-    ref_valid = np.any(np.stack([v for _, v in shifted]), axis=0)
-    return shifts, ref, ref_valid
+    return align_mod.align_stack(
+        [s.gray() for s in scenes],
+        [s.valid for s in scenes],
+        max_shift_px=_max_shift_px(scenes[0].grid),
+    )
 
 
 # ----------------------------------------------------------------------------- tasks
