@@ -9,6 +9,7 @@ Everything that touches image files lives here; the rest of railwatch works on
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import math
@@ -341,59 +342,146 @@ def _is_stac(obj: Any) -> bool:
     if "stac_version" in obj:
         return True
     if obj.get("type") == "FeatureCollection":
-        feats = obj.get("features") or []
-        return bool(feats) and all(isinstance(f, dict) and "stac_version" in f for f in feats)
+        feats = obj.get("features")
+        return isinstance(feats, list) and any(
+            isinstance(f, dict) and "stac_version" in f for f in feats
+        )
     return False
 
 
 def _stac_candidates(path: Path, obj: dict[str, Any]) -> tuple[list[_Candidate], list[Rejection]]:
-    import pystac
+    """Image candidates of a STAC item, item collection, catalog or collection.
 
-    items: list[Any] = []
-    try:
-        if obj.get("type") == "FeatureCollection":
-            items = list(pystac.ItemCollection.from_dict(obj, preserve_dict=False))
-            for it in items:
-                if it.get_self_href() is None:
-                    it.set_self_href(str(path.resolve()))
-        elif obj.get("type") == "Feature":
-            items = [pystac.Item.from_file(str(path))]
-        else:
-            cat = pystac.read_file(str(path))
-            items = list(cat.get_items(recursive=True))
-    except Exception as exc:
-        return [], [Rejection(str(path), f"not a readable STAC document ({_short(exc)})")]
+    Items are read leniently, one by one: an item without ``datetime`` falls back to the
+    file's metadata and name, and one bad item never hides the others.
+    """
     out: list[_Candidate] = []
     bad: list[Rejection] = []
-    for item in items:
-        when = item.datetime or _stac_start(item)
-        asset = _pick_asset(item)
-        if asset is None:
-            bad.append(Rejection(f"{path}#{item.id}", "STAC item has no image asset"))
-            continue
-        href = asset.get_absolute_href() or asset.href
-        out.append(_Candidate(_gdal_path(href), stac_datetime=when, extra={"stac_item": item.id}))
+    visited: set[str] = set()
+
+    def visit(doc_path: Path, doc: Any, depth: int) -> None:
+        key = os.path.realpath(doc_path)
+        if key in visited:
+            return
+        visited.add(key)
+        if not isinstance(doc, dict):
+            bad.append(Rejection(str(doc_path), "not a STAC document (not a JSON object)"))
+            return
+        kind = doc.get("type")
+        if kind == "Feature":
+            _stac_item(doc, doc_path, str(doc_path), out, bad)
+        elif kind == "FeatureCollection":
+            feats = doc.get("features")
+            if not isinstance(feats, list):
+                bad.append(Rejection(str(doc_path), "STAC item collection has no features list"))
+                return
+            for i, f in enumerate(feats):
+                _stac_item(f, doc_path, f"{doc_path}#{i}", out, bad)
+        elif kind in ("Catalog", "Collection") or "links" in doc:
+            if depth > 32:
+                bad.append(Rejection(str(doc_path), "STAC catalog nested too deep"))
+                return
+            links = doc.get("links")
+            for link in links if isinstance(links, list) else []:
+                if not isinstance(link, dict) or link.get("rel") not in ("child", "item"):
+                    continue
+                href = link.get("href")
+                if not isinstance(href, str) or not href:
+                    continue
+                if "://" in href and not href.startswith("file://"):
+                    bad.append(
+                        Rejection(href, "remote STAC documents are not followed; list the items")
+                    )
+                    continue
+                target = _resolve_href(href, doc_path)
+                child = _load_json(Path(target))
+                if child is None:
+                    bad.append(
+                        Rejection(
+                            target, f"linked STAC document missing or not JSON (from {doc_path})"
+                        )
+                    )
+                    continue
+                visit(Path(target), child, depth + 1)
+        else:
+            bad.append(Rejection(str(doc_path), f"unsupported STAC type {kind!r}"))
+
+    visit(path, obj, 0)
     return out, bad
 
 
-def _stac_start(item: Any) -> dt.datetime | None:
-    start = item.properties.get("start_datetime")
-    return parse_timestamp(start) if start else None
+def _resolve_href(href: str, doc_path: Path) -> str:
+    """GDAL path of an asset or link ``href`` found in the STAC document ``doc_path``."""
+    if href.startswith("file://"):
+        return href[7:]
+    if "://" in href:
+        return _gdal_path(href)
+    if os.path.isabs(href):
+        return href
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(doc_path)), href))
 
 
-def _pick_asset(item: Any) -> Any:
-    assets = item.assets
+def _stac_item(
+    feat: Any, doc_path: Path, where: str, out: list[_Candidate], bad: list[Rejection]
+) -> None:
+    if not isinstance(feat, dict):
+        bad.append(Rejection(where, "STAC item is not a JSON object"))
+        return
+    item_id = str(feat.get("id") or where)
+    props = feat.get("properties")
+    props = props if isinstance(props, dict) else {}
+    when = None
+    for key in ("datetime", "start_datetime"):
+        value = props.get(key)
+        if isinstance(value, str):
+            when = parse_timestamp(value)
+            if when is None:
+                logger.warning(
+                    "%s: STAC item %s: %s %r not understood", doc_path, item_id, key, value
+                )
+        if when is not None:
+            break
+    assets = feat.get("assets")
+    href = _pick_asset(assets if isinstance(assets, dict) else {})
+    if href is None:
+        bad.append(Rejection(f"{doc_path}#{item_id}", "STAC item has no image asset"))
+        return
+    base = doc_path
+    for link in feat.get("links") or []:
+        if (
+            isinstance(link, dict)
+            and link.get("rel") == "self"
+            and isinstance(link.get("href"), str)
+        ):
+            self_href = link["href"][7:] if link["href"].startswith("file://") else link["href"]
+            if os.path.isabs(self_href):
+                base = Path(self_href)
+    out.append(
+        _Candidate(_resolve_href(href, base), stac_datetime=when, extra={"stac_item": item_id})
+    )
+
+
+def _pick_asset(assets: dict[str, Any]) -> str | None:
+    """Asset href of a STAC item: by key, then role or media type, then file name."""
+
+    def href(a: Any) -> str | None:
+        h = a.get("href") if isinstance(a, dict) else None
+        return h if isinstance(h, str) and h else None
+
     for key in ("visual", "analytic", "data", "image", "ortho", "pan"):
-        if key in assets:
-            return assets[key]
+        if key in assets and href(assets[key]):
+            return href(assets[key])
     for a in assets.values():
-        roles = a.roles or []
-        mt = (a.media_type or "").lower()
-        if "data" in roles or "image/tiff" in mt or "jp2" in mt:
-            return a
+        if not href(a):
+            continue
+        roles = a.get("roles") or []
+        mt = str(a.get("type") or "").lower()
+        if (isinstance(roles, list) and "data" in roles) or "image/tiff" in mt or "jp2" in mt:
+            return href(a)
     for a in assets.values():
-        if str(a.href).lower().endswith(RASTER_SUFFIXES[:5]):
-            return a
+        h = href(a)
+        if h and h.lower().split("?")[0].endswith(RASTER_SUFFIXES[:5]):
+            return h
     return None
 
 
@@ -402,25 +490,30 @@ def _short(exc: BaseException) -> str:
     return (lines[0] if lines else type(exc).__name__)[:200]
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    """Files below ``folder``, sorted, following links but never looping."""
+def _walk(folder: Path, problems: list[Rejection]) -> Iterable[Path]:
+    """Files below ``folder``, sorted, following links but never looping.
+
+    Sub-folders that cannot be listed, and raster-named links that are broken or loop,
+    are appended to ``problems`` so they appear in ``scenes.csv`` instead of vanishing.
+    """
     seen: set[tuple[int, int]] = set()
     stack = [folder]
     while stack:
         d = stack.pop()
         try:
             st = d.stat()
-        except OSError:
+        except OSError as exc:
+            problems.append(Rejection(str(d), _os_reason(exc, "cannot open folder")))
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen:
-            logger.warning("%s: already visited (symlink loop?); skipped", d)
+            logger.info("%s: folder already visited through another link; skipped", d)
             continue
         seen.add(key)
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name)
         except OSError as exc:
-            logger.warning("%s: cannot list folder (%s)", d, exc.strerror)
+            problems.append(Rejection(str(d), _os_reason(exc, "cannot list folder")))
             continue
         subdirs = []
         for e in entries:
@@ -429,9 +522,27 @@ def _walk(folder: Path) -> Iterable[Path]:
                     subdirs.append(Path(e.path))
                 elif e.is_file():
                     yield Path(e.path)
-            except OSError:
-                continue
+                elif Path(e.name).suffix.lower() in RASTER_SUFFIXES:
+                    # Never opened: a FIFO or socket would block or fail.
+                    reason = "broken symbolic link" if e.is_symlink() else "not a regular file"
+                    problems.append(Rejection(e.path, reason))
+            except OSError as exc:
+                if Path(e.name).suffix.lower() in RASTER_SUFFIXES:
+                    problems.append(Rejection(e.path, _os_reason(exc, "cannot open")))
+                else:
+                    logger.info("%s: skipped (%s)", e.path, exc.strerror)
         stack.extend(reversed(subdirs))
+
+
+def _os_reason(exc: OSError, what: str) -> str:
+    """Short, stable reason for an OS error on an input path."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.ENOENT:
+        return "file not found"
+    return f"{what} ({exc.strerror or exc})"
 
 
 def discover(inputs: Sequence[str | Path]) -> tuple[list[SceneFile], list[Rejection]]:
@@ -448,7 +559,9 @@ def discover(inputs: Sequence[str | Path]) -> tuple[list[SceneFile], list[Reject
     files : list of SceneFile
         Usable files, sorted by acquisition time then path.
     rejected : list of Rejection
-        Inputs that cannot be used, each with a reason.
+        Inputs that cannot be used, each with a reason: unreadable files, broken or
+        looping links, folders without imagery, links to a file already listed (``same
+        file as ...``) and copies of a file of the same acquisition (``duplicate of ...``).
     """
     candidates: list[_Candidate] = []
     rejected: list[Rejection] = []
@@ -458,12 +571,22 @@ def discover(inputs: Sequence[str | Path]) -> tuple[list[SceneFile], list[Reject
             candidates.append(_Candidate(_gdal_path(s)))
             continue
         p = Path(s)
-        if not p.exists() and not p.is_symlink():
-            rejected.append(Rejection(s, "file not found"))
+        try:
+            p.stat()
+        except OSError as exc:
+            rejected.append(
+                Rejection(
+                    s,
+                    "broken symbolic link"
+                    if p.is_symlink() and exc.errno == errno.ENOENT
+                    else _os_reason(exc, "cannot open"),
+                )
+            )
             continue
         if p.is_dir():
             found = 0
-            for f in _walk(p):
+            problems: list[Rejection] = []
+            for f in _walk(p, problems):
                 suffix = f.suffix.lower()
                 if suffix in RASTER_SUFFIXES:
                     candidates.append(_Candidate(str(f)))
@@ -475,7 +598,8 @@ def discover(inputs: Sequence[str | Path]) -> tuple[list[SceneFile], list[Reject
                         candidates += c
                         rejected += r
                         found += len(c)
-            if not found:
+            rejected += problems
+            if not found and not problems:
                 rejected.append(Rejection(s, "folder holds no imagery"))
             continue
         if p.suffix.lower() in (".json", ".geojson"):
@@ -492,18 +616,62 @@ def discover(inputs: Sequence[str | Path]) -> tuple[list[SceneFile], list[Reject
         candidates.append(_Candidate(str(p)))
 
     files: list[SceneFile] = []
-    seen: set[str] = set()
+    first: dict[str, _Candidate] = {}
+    # Files described by a STAC item go first so the item's datetime is the one kept.
+    candidates.sort(key=lambda c: "stac_item" not in c.extra)
     for c in candidates:
-        key = os.path.realpath(c.path) if not c.path.startswith("/vsi") else c.path
-        if key in seen:
+        key = c.path if c.path.startswith("/vsi") else os.path.realpath(c.path)
+        if key in first:
+            prev = first[key]
+            if prev.path != c.path and "stac_item" not in prev.extra | c.extra:
+                rejected.append(Rejection(c.path, f"same file as {prev.path}"))
             continue
-        seen.add(key)
+        first[key] = c
         try:
             files.append(inspect_file(c.path, stac_datetime=c.stac_datetime))
         except SceneReadError as exc:
-            rejected.append(Rejection(exc.path, exc.reason))
+            reason = exc.reason
+            if "stac_item" in c.extra:
+                reason += f" (asset of STAC item {c.extra['stac_item']})"
+            rejected.append(Rejection(exc.path, reason))
     files.sort(key=lambda f: (f.datetime or dt.datetime.min.replace(tzinfo=dt.UTC), f.path))
-    return files, rejected
+    kept, dups = _drop_duplicates(files)
+    return kept, rejected + dups
+
+
+def _drop_duplicates(
+    files: Sequence[SceneFile], *, tolerance_s: float = 120.0
+) -> tuple[list[SceneFile], list[Rejection]]:
+    """Keep the first of files that repeat one acquisition: same time, footprint and size."""
+    kept: list[SceneFile] = []
+    dups: list[Rejection] = []
+    by_key: dict[tuple[Any, ...], list[SceneFile]] = {}
+    for f in files:
+        key = (f.crs, tuple(round(b, 6) for b in f.bounds), f.width, f.height, f.count)
+        twin = next(
+            (
+                k
+                for k in by_key.get(key, [])
+                if k.datetime is not None
+                and f.datetime is not None
+                and abs((f.datetime - k.datetime).total_seconds()) <= tolerance_s
+            ),
+            None,
+        )
+        if twin is not None:
+            dups.append(
+                Rejection(
+                    f.path,
+                    f"duplicate of {twin.path} (same acquisition time and footprint)",
+                    f.datetime,
+                    f.crs,
+                    f.gsd_m,
+                )
+            )
+            continue
+        by_key.setdefault(key, []).append(f)
+        kept.append(f)
+    return kept, dups
 
 
 def _load_json(p: Path) -> Any:
@@ -558,17 +726,25 @@ def inspect_file(path: str | Path, *, stac_datetime: dt.datetime | None = None) 
     if not s.startswith("/vsi"):
         p = Path(s)
         try:
-            size = p.stat().st_size
+            size: int | None = p.stat().st_size
         except OSError as exc:
-            raise SceneReadError(s, f"cannot access file ({exc.strerror})") from None
+            raise SceneReadError(s, _os_reason(exc, "cannot access file")) from None
         if size == 0:
             raise SceneReadError(s, "file is empty (0 bytes)")
-        if not os.access(p, os.R_OK):
-            raise SceneReadError(s, "permission denied")
+        try:
+            # open() rather than os.access: it also fails for root on what cannot be read.
+            with open(p, "rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            raise SceneReadError(s, _os_reason(exc, "cannot open")) from None
+    else:
+        size = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             with rasterio.open(s) as src:
+                if size is not None and _truncated(src, size):
+                    raise SceneReadError(s, "file is truncated (image data end past end of file)")
                 return _inspect_open(src, s, stac_datetime)
     except SceneReadError:
         raise
@@ -576,6 +752,26 @@ def inspect_file(path: str | Path, *, stac_datetime: dt.datetime | None = None) 
         raise SceneReadError(s, f"not a readable raster ({_short(exc)})") from None
     except Exception as exc:  # corrupt files surface as many GDAL error types
         raise SceneReadError(s, f"cannot read ({_short(exc)})") from None
+
+
+def _truncated(src: Any, size: int) -> bool:
+    """True when a GeoTIFF's last image block ends beyond the file's ``size`` bytes.
+
+    Looks at the TIFF block directory only (two metadata queries), so it is cheap even
+    for huge files; sparse files (absent blocks) pass.
+    """
+    if src.driver != "GTiff" or not src.block_shapes:
+        return False
+    bh, bw = src.block_shapes[0]
+    nx, ny = math.ceil(src.width / bw), math.ceil(src.height / bh)
+    end = 0
+    for bidx in {1, src.count}:
+        for x, y in ((0, 0), (nx - 1, ny - 1)):
+            off = src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=bidx)
+            n = src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=bidx)
+            if off and n and int(off) > 0:
+                end = max(end, int(off) + int(n))
+    return end > size
 
 
 def _inspect_open(src: Any, s: str, stac_datetime: dt.datetime | None) -> SceneFile:
@@ -845,13 +1041,14 @@ def read_acquisition(
     Raises
     ------
     SceneReadError
-        A tile cannot be read.
+        A tile cannot be read, or no tile reaches the grid.
     """
     first = acq.files[0]
     indexes, names = band_indexes(first, band_mapping)
     data = np.zeros((len(names), grid.height, grid.width), dtype=np.float32)
     valid = np.zeros((grid.height, grid.width), dtype=bool)
     used: list[str] = []
+    reached = False
     for sf in acq.files:
         try:
             idx, nm = band_indexes(sf, band_mapping)
@@ -861,17 +1058,23 @@ def read_acquisition(
         except SceneReadError:
             raise
         except RasterioIOError as exc:
-            raise SceneReadError(sf.path, f"read failed ({_short(exc)})") from None
+            logger.warning("%s: pixels unreadable: %s", sf.path, _short(exc))
+            raise SceneReadError(sf.path, "pixels unreadable (truncated or corrupt file)") from None
+        except MemoryError:
+            raise SceneReadError(sf.path, "not enough memory to read the AOI window") from None
         except Exception as exc:
             raise SceneReadError(sf.path, f"read failed ({_short(exc)})") from None
         used.append(sf.path)
         if got is None:
             continue
+        reached = True
         arr, ok = got
         level = white_level(sf.dtype, arr[:, ok][:, ::7].ravel() if ok.any() else arr.ravel()[:1])
         new = ok & ~valid
         data[:, new] = arr[:, new] / level
         valid |= ok
+    if not reached:
+        raise SceneReadError(first.path, "footprint does not overlap the AOI")
     # A one-pixel erosion keeps resampling halos at swath edges out of the analysis.
     if valid.any() and not valid.all():
         valid = ndimage.binary_erosion(valid, iterations=1, border_value=1)

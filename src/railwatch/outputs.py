@@ -57,9 +57,11 @@ def atomic_path(target: str | Path, *, suffix: str | None = None) -> Iterator[Pa
         with contextlib.suppress(OSError):
             tmp_path.unlink()
         raise OutputError(target, _os_problem(exc)) from None
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if _is_gdal_write_error(exc):
+            raise OutputError(target, _gdal_problem(exc)) from None
         raise
 
 
@@ -69,9 +71,29 @@ def _umask() -> int:
     return mask
 
 
-def _os_problem(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
+def _is_gdal_write_error(exc: BaseException) -> bool:
+    """An error raised by a GDAL-based writer (GeoPackage, GeoTIFF) rather than our code."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in ("pyogrio", "rasterio", "fiona", "osgeo")
+
+
+def _gdal_problem(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = text.lower()
+    if "no space" in low or "disk full" in low:
         return "no space left on device; previous outputs are intact"
+    if "too large" in low:
+        return "file too large (file system or size limit); previous outputs are intact"
+    if "permission" in low or "read-only" in low or "read only" in low:
+        return "output location is not writable; previous outputs are intact"
+    return f"cannot write ({text[:200]}); previous outputs are intact"
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on device; previous outputs are intact"
+    if exc.errno == errno.EFBIG:
+        return "file too large (file system or size limit); previous outputs are intact"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "output location is not writable; previous outputs are intact"
     return f"cannot write ({exc.strerror or exc})"

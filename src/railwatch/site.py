@@ -24,7 +24,12 @@ from shapely import make_valid
 from shapely.geometry import LineString, MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from railwatch.errors import GeometryRepairedWarning, SiteConfigError, VectorReadError
+from railwatch.errors import (
+    GeometryRepairedWarning,
+    RailwatchWarning,
+    SiteConfigError,
+    VectorReadError,
+)
 
 __all__ = [
     "VehiclePriors",
@@ -234,10 +239,13 @@ def read_vector(
     import pyogrio
 
     p = Path(path)
-    if not p.exists():
-        raise VectorReadError(p, "file not found")
-    if p.is_file() and p.stat().st_size == 0:
-        raise VectorReadError(p, "file is empty")
+    try:
+        if not p.exists():
+            raise VectorReadError(p, "file not found")
+        if p.is_file() and p.stat().st_size == 0:
+            raise VectorReadError(p, "file is empty")
+    except (OSError, ValueError) as exc:  # e.g. permission denied, a NUL in the name
+        raise VectorReadError(p, f"cannot open ({_first_line(exc)})") from None
     try:
         import geopandas as gpd
 
@@ -373,6 +381,12 @@ def load_site(path: str | Path) -> Site:
         ) from None
     except UnicodeDecodeError:
         raise SiteConfigError(p, None, "not a text file") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # PyYAML builds dates and tagged scalars after parsing, with builtin errors
+        # ("2023-02-30", "!!int abc").
+        raise SiteConfigError(p, None, f"malformed YAML value ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise SiteConfigError(p, None, f"cannot read ({exc.strerror or exc})") from None
     if raw is None:
         raise SiteConfigError(p, None, "file is empty")
     if not isinstance(raw, dict):
@@ -393,6 +407,8 @@ def _site_from_mapping(raw: dict[str, Any], p: Path) -> Site:
         raise SiteConfigError(p, "name", "must be a non-empty string")
     aoi = _parse_aoi(raw["aoi"], p)
     tracks = None if raw.get("tracks") is None else _parse_tracks(raw["tracks"], p)
+    if tracks is not None:
+        tracks = _tracks_over_aoi(tracks, aoi, p, lambda msg: SiteConfigError(p, "tracks", msg))
     crs = raw.get("crs")
     if crs is not None:
         try:
@@ -430,15 +446,30 @@ def _number(
     hi: float | None = None,
     prefix: str = "",
 ) -> float | None:
-    v = d.get(key, default)
+    v = d.get(key)
+    if v is None:  # absent or an explicit null: the default
+        v = default
     full = f"{prefix}{key}"
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise SiteConfigError(p, full, f"must be a number, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not _finite(v):
+        raise SiteConfigError(p, full, f"must be a number, got {_show(v)}")
     if lo is not None and v < lo or hi is not None and v > hi:
         raise SiteConfigError(p, full, f"must be between {lo} and {hi}, got {v}")
     return float(v)
+
+
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _show(v: Any) -> str:
+    """Short repr of a user value for an error message."""
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _mapping(v: Any, p: Path, key: str) -> dict[str, Any]:
@@ -464,7 +495,10 @@ def _geojson_geoms(obj: Any, p: Path, key: str) -> list[tuple[dict[str, Any], Ba
 
 
 def _resolve(p: Path, v: str) -> Path:
-    q = Path(v).expanduser()
+    try:
+        q = Path(v).expanduser()
+    except RuntimeError:  # "~someone" who does not exist
+        q = Path(v)
     return q if q.is_absolute() else (p.parent / q)
 
 
@@ -502,15 +536,57 @@ def _parse_tracks(v: Any, p: Path) -> tuple[tuple[str, LineString], ...]:
     return tuple(out)
 
 
+def _tracks_over_aoi(
+    tracks: tuple[tuple[str, LineString], ...],
+    aoi: BaseGeometry,
+    source: str | Path | None,
+    error: Any,
+) -> tuple[tuple[str, LineString], ...]:
+    """Tracks that cross ``aoi`` (both WGS84); warn about the others, fail if none is left.
+
+    ``error(message)`` builds the exception raised when no track crosses the AOI.
+    """
+    inside = tuple((tid, line) for tid, line in tracks if line.intersects(aoi))
+    outside = [tid for tid, line in tracks if not line.intersects(aoi)]
+    if not inside:
+        raise error(
+            f"none of the {len(tracks)} track(s) crosses the AOI; are the tracks and the AOI "
+            "in the CRS they declare?"
+        )
+    if outside:
+        shown = ", ".join(outside[:5]) + (" ..." if len(outside) > 5 else "")
+        warnings.warn(
+            f"{source}: {len(outside)} track(s) entirely outside the AOI ignored: {shown}",
+            RailwatchWarning,
+            stacklevel=3,
+        )
+    return inside
+
+
 def _parse_section(v: Any, p: Path, key: str, cls: type) -> Any:
     d = _mapping(v, p, key)
     allowed = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     for k, _val in d.items():
-        if k not in allowed:
+        if not isinstance(k, str) or k not in allowed:
             raise SiteConfigError(p, f"{key}.{k}", f"unknown key (allowed: {', '.join(allowed)})")
-        kwargs[k] = _number(d, k, p, default=None, lo=0.0, prefix=f"{key}.")
+        lo, hi = _BOUNDS.get(f"{key}.{k}", (0.0, None))
+        kwargs[k] = _number(d, k, p, default=None, lo=lo, hi=hi, prefix=f"{key}.")
     return cls(**kwargs)
+
+
+_BOUNDS: dict[str, tuple[float, float | None]] = {
+    "quality.full_coverage": (0.0, 1.0),
+    "quality.min_coverage": (0.0, 1.0),
+    "quality.max_cloud": (0.0, 1.0),
+    "detection.min_confidence": (0.0, 1.0),
+    "vehicles.width_m": (0.5, 10.0),
+    "vehicles.min_length_m": (1.0, 100.0),
+    "vehicles.max_length_m": (1.0, 100.0),
+    "vehicles.gap_m": (0.0, 20.0),
+    "detection.track_spacing_m": (1.0, 50.0),
+}
+"""Allowed ranges of numeric keys (others: >= 0)."""
 
 
 def _parse_vehicles(v: Any, p: Path) -> VehiclePriors:
@@ -767,11 +843,34 @@ def resolve_site(
     if site is None:
         if aoi is None:
             raise SiteConfigError(None, None, "give a site file (--site) or an AOI (--aoi)")
-        return site_from_aoi(aoi).with_overrides(
-            tracks=None if tracks is None else load_tracks(tracks)
+        return _check_override_tracks(
+            site_from_aoi(aoi).with_overrides(
+                tracks=None if tracks is None else load_tracks(tracks)
+            ),
+            aoi,
+            tracks,
         )
     the_site = site if isinstance(site, Site) else load_site(site)
-    return the_site.with_overrides(
+    resolved = the_site.with_overrides(
         aoi=None if aoi is None else load_aoi(aoi),
         tracks=None if tracks is None else load_tracks(tracks),
     )
+    return _check_override_tracks(resolved, aoi, tracks)
+
+
+def _check_override_tracks(site: Site, aoi: str | Path | None, tracks: str | Path | None) -> Site:
+    """Re-check the tracks against the AOI when either came from an override file."""
+    if site.tracks is None or (aoi is None and tracks is None):
+        return site
+    if tracks is not None:
+        source: str | Path | None = tracks
+
+        def error(msg: str) -> Exception:
+            return VectorReadError(tracks, msg)
+    else:
+        source = site.path
+
+        def error(msg: str) -> Exception:
+            return SiteConfigError(site.path, "tracks", f"{msg} (AOI from {aoi})")
+
+    return replace(site, tracks=_tracks_over_aoi(site.tracks, site.aoi, source, error))

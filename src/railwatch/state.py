@@ -144,7 +144,8 @@ class State:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``."""
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with self._errors():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def reset(self) -> None:
         """Forget every stored result (``--force`` or a changed configuration)."""
@@ -154,14 +155,42 @@ class State:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes so a killed run leaves either all or none of them."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """Group writes so a killed run leaves either all or none of them.
+
+        Database failures (disk full, read-only file, I/O error) become
+        :class:`OutputError` naming the database; the transaction is rolled back.
+        """
+        with self._errors():
+            self.db.execute("BEGIN IMMEDIATE")
+        try:
+            with self._errors():
+                yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        try:
+            with self._errors():
+                self.db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite failures into :class:`OutputError` naming the database."""
         try:
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if "full" in text or "too large" in text:
+                problem = f"cannot write the run state ({text}); previous outputs are intact"
+            elif "readonly" in text or "read-only" in text:
+                problem = "run state is read-only; previous outputs are intact"
+            else:
+                problem = f"cannot use the run state ({text}); previous outputs are intact"
+            raise OutputError(self.path, problem) from None
 
     # -- stack products
     def latest_stack(self) -> tuple[int, int, Any] | None:
@@ -228,10 +257,11 @@ class State:
                 out[p] = row[2]
                 continue
             digest = sha256_file(p)
-            self.db.execute(
-                "INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?)",
-                (p, st.st_size, st.st_mtime_ns, digest),
-            )
+            with self._errors():
+                self.db.execute(
+                    "INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?)",
+                    (p, st.st_size, st.st_mtime_ns, digest),
+                )
             out[p] = digest
         return out
 

@@ -21,12 +21,11 @@ def command(imagery: tuple, aoi: object) -> None:
 
     geom = load_aoi(aoi) if aoi is not None else None
     files, rejected = discover(imagery)
-    out = click.get_text_stream("stdout")
     cols = ["path", "date", "date_source", "crs", "gsd_m", "size", "bands", "dtype"]
     if geom is not None:
         cols.append("aoi_coverage")
     cols.append("status")
-    out.write("\t".join(cols) + "\n")
+    click.echo("\t".join(cols))
     for f in files:
         row = [
             f.path,
@@ -44,9 +43,9 @@ def command(imagery: tuple, aoi: object) -> None:
             except Exception as exc:  # a read error here is reported, not fatal
                 row.append(f"error: {exc}")
         row.append("ok")
-        out.write("\t".join(row) + "\n")
+        click.echo("\t".join(row))
     for r in rejected:
         blanks = [""] * (len(cols) - 2)
-        out.write("\t".join([r.path, *blanks, f"rejected: {r.reason}"]) + "\n")
+        click.echo("\t".join([r.path, *blanks, f"rejected: {r.reason}"]))
     if not files:
         raise NothingProcessed("no usable image among the inputs")

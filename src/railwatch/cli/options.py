@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from railwatch.errors import (
     VectorReadError,
 )
 from railwatch.state import RunLocked
+
+logger = logging.getLogger("railwatch.cli")
 
 
 class ConfigError(click.ClickException):
@@ -58,11 +61,13 @@ def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any
             if debug():
                 raise
             raise ConfigError(str(exc)) from None
-        except (NoUsableScenes, SceneReadError, RunLocked) as exc:
+        except (NoUsableScenes, SceneReadError, RunLocked, OutputError) as exc:
+            # An output that cannot be written means the run did not complete: exit 3,
+            # never 1, which cron jobs read as "some scenes rejected".
             if debug():
                 raise
             raise NothingProcessed(str(exc)) from None
-        except (OutputError, RailwatchError) as exc:
+        except RailwatchError as exc:
             if debug():
                 raise
             raise click.ClickException(str(exc)) from None
@@ -76,7 +81,12 @@ def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any
 def _show_warning(
     message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
 ) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    # railwatch's own warnings are for the user; other libraries' (deprecations and the
+    # like) are for developers and go to the debug log.
+    if issubclass(category, RailwatchWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        logger.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
 
 
 # ----------------------------------------------------------------------------- options
@@ -131,6 +141,15 @@ workers_opt = click.option(
     default=1,
     show_default=True,
     help="Local worker processes.",
+)
+max_pixels_opt = click.option(
+    "--max-pixels",
+    type=click.IntRange(min=10_000),
+    default=None,
+    envvar="RAILWATCH_MAX_PIXELS",
+    show_envvar=True,
+    help="Pixel budget of one read window (per band); larger AOI windows are refused "
+    "instead of exhausting memory. Default 400000000.",
 )
 force_opt = click.option("--force", is_flag=True, help="Recompute every acquisition.")
 seed_opt = click.option("--seed", type=int, default=2024, show_default=True, help="Random seed.")
