@@ -1,23 +1,27 @@
-"""Rail vehicles along the tracks: occupancy, splitting into vehicles, type, confidence, count.
+"""Rail vehicles along the tracks: occupancy evidence, segmentation, type, count interval.
 
-Each track is sampled as a strip (stations every pixel along the centre line, samples
-across it out to the shadow beside a car body). A station is *occupied* when its
-across-track profile differs from the empty-track appearance:
+Every track is sampled as a strip: stations every fraction of a pixel along the centre
+line, samples across it. Two physical facts decide what stands on a track:
 
-* with a :class:`Background` (learned over the aligned stack): the per-station empty
-  profile and its spread between dates; each scene is first normalised by its own
-  brightness and contrast, so sun, haze and season do not count as change;
-* always, from the scene alone: the yard-wide empty-track profile (rails on ballast) is
-  the densest cluster of station profiles of the scene, because empty track looks the same
-  everywhere while cars come in every colour and cast a shadow beside them.
+* **rails**. An empty track shows the same pattern everywhere (two rails 1.5 m apart on
+  ballast, ties), a car body hides it. At each station the across-track profile is
+  compared, by normalised cross-correlation, with the empty-track profile of the scene
+  (and, with an archive, of that station over time). Correlation ignores brightness and
+  contrast, so shadows of neighbouring cars, masts and clouds do not read as cars, and
+  the left and right halves are tested separately so a shadow over one rail does not
+  hide the other.
+* **colour**. Bodies come in every colour; ballast does not change colour between
+  stations. Chromaticity far from the empty track's, or brightness above it (shadows can
+  only darken), is evidence of a body.
 
-The distance is a robust RMS of per-sample z-scores. Occupied runs are split into vehicles
-by dynamic programming over cut positions, scored by the length priors of
-:class:`~railwatch.site.VehiclePriors` and by the evidence for a coupling gap at each cut
-(a dip of the change score where ballast shows between bodies, or a change of body
-colour). The same recursion, summed instead of minimised, gives the posterior of the
-number of vehicles in each run, from which the count interval comes (see
-:func:`count_interval`).
+The strongest of these robust z-scores, minus a threshold, is the per-station evidence.
+Vehicles are then found by exact dynamic programming over segmentations of each track
+into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
+semi-Markov segmentation): coupling gaps show as stations with rails visible, tight
+couplings are split where the length prior says, and short dark things (mast shadows,
+oil stains) are too short to be vehicles. The same recursion summed instead of
+maximised gives the distribution of the number of vehicles, from which the interval
+comes (:func:`count_distribution`).
 """
 
 from __future__ import annotations
@@ -40,38 +44,64 @@ from shapely.ops import substring
 from railwatch.quality import (
     Quality,
     TrackObservation,
+    assess,
     gray_bands,
     observe_tracks,
     quality_from_observations,
 )
 from railwatch.site import QualityConfig, Site, SiteGrid, VehiclePriors
 from railwatch.tracks import Track, TrackFrame
+from railwatch.types import VEHICLE_TYPES
 
 __all__ = [
     "Vehicle",
     "Background",
     "SceneAnalysis",
-    "learn_background",
+    "StationEvidence",
     "analyse_scene",
-    "occupancy_scores",
-    "split_run",
-    "count_interval",
+    "learn_background",
+    "station_evidence",
+    "segment_track",
+    "count_distribution",
 ]
 
 logger = logging.getLogger(__name__)
 
-PROFILE_HALF_WIDTH_M = 2.1
-"""Across-track extent used for the change score: body (1.6 m) and the start of its shadow,
-short of the shadows cast by cars on the neighbouring track."""
+BODY_HALF_WIDTH_M = 1.35
+"""Across-track half width of the body zone whose colour is compared: inside the body
+(1.6 m) and clear of its shadow."""
 
-NOISE_FLOOR = 0.012
-"""Smallest per-sample spread (reflectance units) used in z-scores: sensor noise."""
+RAIL_HALF_WIDTH_M = 1.1
+"""Across-track half width of the rail pattern compared: both rails (0.76 m) and the
+ballast beside them, clear of the side walls of an open wagon (1.4-1.6 m)."""
 
-THRESHOLD = 3.0
-"""Change score (robust RMS z) above which a station is occupied."""
+SHOULDER_M = (1.9, 2.4)
+"""Across-track band beside a body (1.6 m) and short of the next track's (>= 4.5 m
+spacing): ballast or ground whether the track is occupied or not."""
+
+RAIL_OFFSET_M = 0.78
+"""Rail head centre from the track centre line: half of the 1520/1435 mm gauge plus half
+a rail head."""
+
+Z_THRESHOLD = 3.0
+"""Robust z-score at which a station is as likely a body as empty track."""
+
+Z_CLIP = (-8.0, 7.0)
+"""Per-station evidence is clipped so one odd station cannot make or break a vehicle."""
+
+LENGTH_SD_M = 0.6
+"""Spread of measured vehicle lengths around the prior of a type."""
+
+LENGTH_WEIGHT = 3.0
+"""Weight of the length prior against the evidence summed over a vehicle (stations are
+correlated, so the evidence of a vehicle counts less than its number of stations)."""
 
 COARSE_GSD_M = 1.5
-"""At or above this pixel size single cars are not resolved: counts come from length."""
+"""At or above this pixel size single cars are not resolved (counts from length)."""
+
+TEMPERATURE = 4.0
+"""Scale of the evidence in the count posterior: neighbouring stations are correlated
+(the strip is oversampled and smoothed), so the per-station evidence is not independent."""
 
 
 # --------------------------------------------------------------------------- results
@@ -87,7 +117,7 @@ class Vehicle:
     polygon : shapely.geometry.Polygon
         Body outline in the grid CRS, oriented along the track.
     length_m : float
-        Length over couplers, metres.
+        Measured body length, metres.
     type : str
         ``tank``, ``open``, ``flat``, ``covered``, ``locomotive`` or ``unknown``.
     confidence : float
@@ -118,45 +148,43 @@ class Vehicle:
 
 
 @dataclass(frozen=True, slots=True)
-class _TrackBackground:
-    profile: np.ndarray  # (bands, m, n) normalised empty profile per station
-    spread: np.ndarray  # (bands, m, n) robust spread between dates
-    support: np.ndarray  # (n,) number of empty observations per station
-    texture: np.ndarray  # (n,) clear-scene across-track texture, reflectance units
-
-
-@dataclass(frozen=True, slots=True)
 class Background:
     """Empty-track appearance learned over the aligned stack, per track and station.
 
     Attributes
     ----------
-    tracks : dict
-        Per track id: normalised empty profile and spread per station, the number of
-        dates that showed the station empty, and its clear-scene texture.
+    shapes : dict
+        Per track id, a (k, n) array: the normalised across-track profile of each
+        station when empty (median over the dates that showed it empty), NaN where no
+        date did.
+    support : dict
+        Per track id, (n,) number of dates that showed the station empty.
+    texture : dict
+        Per track id, (n,) clear-scene across-track texture (for the haze test).
     n_scenes : int
         Scenes that contributed.
     step_m : float
         Station spacing the model was learned with.
     """
 
-    tracks: dict[str, _TrackBackground] = field(default_factory=dict)
+    shapes: dict[str, np.ndarray] = field(default_factory=dict)
+    support: dict[str, np.ndarray] = field(default_factory=dict)
+    texture: dict[str, np.ndarray] = field(default_factory=dict)
     n_scenes: int = 0
-    step_m: float = 0.5
+    step_m: float = 0.25
 
-    def for_track(self, track_id: str, frame: TrackFrame) -> _TrackBackground | None:
-        """The model of one track if it matches ``frame`` (same stations), else None."""
-        tb = self.tracks.get(track_id)
-        if tb is None or tb.support.shape[0] != frame.s_m.shape[0]:
-            return None
-        return tb
+    def shape_for(self, track_id: str, n: int) -> np.ndarray | None:
+        """Per-station empty shapes of one track if they match ``n`` stations."""
+        s = self.shapes.get(track_id)
+        return s if s is not None and s.shape[1] == n else None
 
     def texture_for(self, track_id: str, frame: TrackFrame) -> np.ndarray | None:
         """Clear-scene texture per station (for the haze test), or None."""
-        tb = self.for_track(track_id, frame)
-        if tb is None or self.n_scenes < 3:
+        t = self.texture.get(track_id)
+        sup = self.support.get(track_id)
+        if t is None or sup is None or t.shape[0] != frame.s_m.shape[0] or self.n_scenes < 3:
             return None
-        return np.where(tb.support >= 2, tb.texture, np.nan)
+        return np.where(sup >= 2, t, np.nan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +199,7 @@ class SceneAnalysis:
     railcars : int or None
         Counted vehicles; None when the yard is obscured or not covered.
     railcars_low, railcars_high : int or None
-        Interval that should contain the true count in at least 90 % of acquisitions.
+        Interval meant to contain the true count in at least 90 % of acquisitions.
     by_type : dict
         Counted vehicles per type (every type present, zeros included).
     unobserved : shapely geometry
@@ -187,378 +215,563 @@ class SceneAnalysis:
     unobserved: BaseGeometry
 
 
-# --------------------------------------------------------------------------- features
+@dataclass(frozen=True, slots=True)
+class StationEvidence:
+    """Per-station evidence along one track.
 
-
-def _profiles(obs: TrackObservation, *, gray: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Strip samples within the profile half width: (bands, m', n), and the offsets.
-
-    ``gray=True`` gives one channel (mean of the visible bands), comparable between
-    products with different band sets; the background model is learned on it.
+    Attributes
+    ----------
+    z : numpy.ndarray
+        (n,) robust z-score of "not empty track" (rails hidden, foreign colour).
+    observed : numpy.ndarray
+        (n,) bool, clear data inside the AOI.
+    colour : numpy.ndarray
+        (bands, n) mean body-zone value per band (for types and cuts).
+    shape : numpy.ndarray
+        (k, n) normalised across-track profile (for the background model).
+    cut : numpy.ndarray or None
+        (n + 1,) evidence for a gap between two vehicles at each station boundary.
     """
-    keep = np.abs(obs.frame.offsets_m) <= PROFILE_HALF_WIDTH_M + 1e-6
-    vals = obs.values[:, keep, :]
-    if gray:
-        idx = gray_bands(obs.bands) if obs.bands else list(range(vals.shape[0]))
-        vals = vals[idx].mean(axis=0, keepdims=True)
-    return vals, obs.frame.offsets_m[keep]
+
+    z: np.ndarray
+    observed: np.ndarray
+    colour: np.ndarray
+    shape: np.ndarray
+    cut: np.ndarray | None = None
 
 
-def _normalise(obs_list: Sequence[TrackObservation], empty: Sequence[np.ndarray] | None):
-    """Gray (location, scale) of a scene from its (empty, observed) station samples."""
-    vals = []
-    for k, o in enumerate(obs_list):
-        p, _ = _profiles(o, gray=True)
-        sel = o.observed if empty is None else (o.observed & empty[k])
-        if sel.any():
-            vals.append(p[:, :, sel].reshape(p.shape[0], -1))
-    if not vals:
-        return None
-    v = np.concatenate(vals, axis=1)
-    loc = np.nanmedian(v, axis=1)
-    scale = 1.4826 * np.nanmedian(np.abs(v - loc[:, None]), axis=1)
-    return loc, np.maximum(scale, NOISE_FLOOR)
+# --------------------------------------------------------------------------- evidence
 
 
-def _robust_rms(z: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
-    # Cap single samples so one glint or a mast shadow cannot decide alone.
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.sqrt(np.nanmean(np.minimum(z * z, 400.0), axis=axis))
+def _unit(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Zero-mean, unit-norm along ``axis`` (NaN-free input)."""
+    x = x - x.mean(axis=axis, keepdims=True)
+    return x / (np.linalg.norm(x, axis=axis, keepdims=True) + 1e-9)
 
 
-def _empty_template(
-    obs_list: Sequence[TrackObservation],
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Yard-wide empty-track profile of one scene: the densest cluster of station profiles.
+def _smooth_along(x: np.ndarray, size: int) -> np.ndarray:
+    return ndi.uniform_filter1d(x, size=max(1, size), axis=-1, mode="nearest")
 
-    Starting from the median profile, keep the closest third of the stations and take
-    their median again, a few times (a trimmed mode search). Empty track looks alike
-    everywhere; cars differ in colour and carry shadows, so they are trimmed away.
-    Profiles are mirrored too (a track has no preferred side when empty).
+
+def _noise_along(x: np.ndarray, pieces: Sequence[int]) -> np.ndarray:
+    """Per-row noise of piecewise-constant signals: MAD of along-track differences.
+
+    Cars and ballast are both long and uniform along the track, so the difference of
+    neighbouring stations (a few metres apart) is noise almost everywhere.
     """
-    cols = []
-    for o in obs_list:
-        p, _ = _profiles(o)
-        if o.observed.any():
-            cols.append(p[:, :, o.observed])
-    if not cols:
-        return None
-    stack = np.concatenate(cols, axis=2)  # (b, m, N)
-    stack = stack[:, :, np.isfinite(stack).all(axis=(0, 1))]
-    if stack.shape[2] < 10:
-        return None
-    if stack.shape[2] > 6000:
-        idx = np.linspace(0, stack.shape[2] - 1, 6000).astype(int)
-        stack = stack[:, :, idx]
-    tmpl = np.median(stack, axis=2)
-    for _ in range(4):
-        d = np.sqrt(((stack - tmpl[:, :, None]) ** 2).mean(axis=(0, 1)))
-        close = d <= np.quantile(d, 0.3)
-        tmpl = np.median(stack[:, :, close], axis=2)
-        tmpl = 0.5 * (tmpl + tmpl[:, ::-1])
-    d = np.sqrt(((stack - tmpl[:, :, None]) ** 2).mean(axis=(0, 1)))
-    close = d <= np.quantile(d, 0.3)
-    spread = 1.4826 * np.median(np.abs(stack[:, :, close] - tmpl[:, :, None]), axis=2)
-    spread = 0.5 * (spread + spread[:, ::-1])
-    return tmpl, np.maximum(spread, NOISE_FLOOR)
+    lag = 8
+    diffs = []
+    i0 = 0
+    for n in pieces:
+        seg = x[:, i0 : i0 + n]
+        if n > lag:
+            diffs.append(seg[:, lag:] - seg[:, :-lag])
+        i0 += n
+    if not diffs:
+        return np.full(x.shape[0], 1e-3)
+    d = np.concatenate(diffs, axis=1)
+    return np.maximum(1.4826 * np.median(np.abs(d), axis=1) / math.sqrt(2), 1e-3)
 
 
-def occupancy_scores(
+def _colour_modes(col: np.ndarray, seen: np.ndarray, radius: float) -> list[np.ndarray]:
+    """Modes of the station colours (standardised units) by mean shift from a few seeds."""
+    idx = np.flatnonzero(seen)
+    pts = col[:, idx]
+    bright = pts.sum(axis=0)
+    modes: list[np.ndarray] = []
+    for q in (0.1, 0.3, 0.5, 0.7, 0.9):
+        c = pts[:, int(np.argsort(bright)[int(q * (len(bright) - 1))])]
+        for _ in range(15):
+            near = np.linalg.norm(pts - c[:, None], axis=0) <= radius
+            if not near.any():
+                break
+            nxt = np.median(pts[:, near], axis=1)
+            if np.allclose(nxt, c, atol=1e-3):
+                break
+            c = nxt
+        if all(np.linalg.norm(c - m) > radius for m in modes):
+            modes.append(c)
+    return modes
+
+
+def _rail_contrast(gray: np.ndarray, offsets: np.ndarray, side: float) -> np.ndarray:
+    """Line contrast of one rail: its value minus the mean of the ballast either side,
+    over the local level.
+    """
+
+    def at(o: float) -> np.ndarray:
+        return _interp_rows(gray, offsets, o)
+
+    r = side * RAIL_OFFSET_M
+    line = at(r)
+    sides = 0.5 * (at(r - 0.45) + at(r + 0.45))
+    level = 0.5 * (at(side * 0.2) + at(side * 1.2)) + 1e-3
+    return (line - sides) / np.abs(level)
+
+
+def _interp_rows(gray: np.ndarray, offsets: np.ndarray, o: float) -> np.ndarray:
+    j = int(np.clip(np.searchsorted(offsets, o) - 1, 0, len(offsets) - 2))
+    w = (o - offsets[j]) / (offsets[j + 1] - offsets[j])
+    return (1 - w) * gray[j] + w * gray[j + 1]
+
+
+def _side_llr(contrast: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio body vs empty of one rail's contrast, calibrated on the
+    empty-track stations: a body shows no line there (contrast about 0).
+    """
+    v = contrast[members]
+    mu = float(np.median(v))
+    sd = max(0.005, 1.4826 * float(np.median(np.abs(v - mu))))
+    sd_car = max(sd, abs(mu) / 2)
+    return _gauss_ll(contrast, 0.0, sd_car) - _gauss_ll(contrast, mu, sd)
+
+
+def _gauss_ll(x: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    return -0.5 * ((x - mu) / sd) ** 2 - math.log(sd)
+
+
+def station_evidence(
     observations: Sequence[TrackObservation],
     *,
     background: Background | None = None,
-) -> list[np.ndarray]:
-    """Change score per station of every track (robust RMS z; NaN where unobserved).
+) -> list[StationEvidence]:
+    """Per-station evidence of a body on every track of one scene.
 
     Parameters
     ----------
     observations : sequence of TrackObservation
-        From :func:`railwatch.quality.observe_tracks` for one scene.
+        Strips of one scene from :func:`railwatch.quality.observe_tracks`.
     background : Background, optional
+        Per-station empty-track shapes learned over the stack.
 
     Returns
     -------
-    list of numpy.ndarray
-        One (n,) float array per track. About 1 on empty track; cars score far above
-        :data:`THRESHOLD`.
-    """
-    tmpl = _empty_template(observations)
-    single = []
-    for o in observations:
-        p, _ = _profiles(o)
-        if tmpl is None:
-            single.append(np.full(p.shape[2], np.nan))
-            continue
-        t, s = tmpl
-        z = (p - t[:, :, None]) / s[:, :, None]
-        single.append(_robust_rms(z, (0, 1)))
-    if background is None or background.n_scenes < 3:
-        return [np.where(o.observed, d, np.nan) for o, d in zip(observations, single, strict=True)]
-    empty = [np.nan_to_num(d, nan=np.inf) < THRESHOLD for d in single]
-    norm = _normalise(observations, empty) or _normalise(observations, None)
-    out = []
-    for o, d in zip(observations, single, strict=True):
-        tb = background.for_track(o.track.track_id, o.frame)
-        if tb is None or norm is None:
-            out.append(np.where(o.observed, d, np.nan))
-            continue
-        p, _ = _profiles(o, gray=True)
-        loc, scale = norm
-        pn = (p - loc[:, None, None]) / scale[:, None, None]
-        z = (pn - tb.profile) / tb.spread
-        dbg = _robust_rms(z, (0, 1))
-        # Stations seldom seen empty rely on the scene alone.
-        w = np.clip((tb.support - 1) / 3.0, 0.0, 1.0)
-        comb = w * dbg + (1 - w) * np.nan_to_num(d, nan=0.0)
-        out.append(np.where(o.observed, comb, np.nan))
-    return out
-
-
-# --------------------------------------------------------------------------- splitting
-
-
-def _log_prior_table(priors: VehiclePriors, step: float, coarse: bool) -> tuple[np.ndarray, int]:
-    """Log p(length) on the station lattice, for segment lengths 0..max (in stations)."""
-    n_max = int(math.ceil(priors.max_length_m / step)) + 1
-    lengths = np.arange(n_max + 1) * step
-    sigma = (0.7 if not coarse else 2.0) + step
-    dens = np.zeros_like(lengths)
-    types = list(priors.lengths_m.values())
-    for mu in types:
-        dens += np.exp(-0.5 * ((lengths - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
-    dens /= len(types)
-    span = priors.max_length_m - priors.min_length_m
-    dens = 0.9 * dens + 0.1 / span
-    logp = np.log(dens * step)
-    logp[lengths < priors.min_length_m] = -np.inf
-    logp[lengths > priors.max_length_m] = -np.inf
-    return logp, n_max
-
-
-def split_run(
-    cut_evidence: np.ndarray,
-    *,
-    step_m: float,
-    priors: VehiclePriors,
-    open_start: bool = False,
-    open_end: bool = False,
-    coarse: bool = False,
-    cut_weight: float = 4.0,
-) -> tuple[list[int], np.ndarray]:
-    """Split one occupied run into vehicles.
-
-    Parameters
-    ----------
-    cut_evidence : numpy.ndarray
-        (n + 1,) evidence in [0, 1] for a coupling gap at each station boundary of the run
-        (index 0 and n are the run ends).
-    step_m : float
-        Station spacing, metres.
-    priors : VehiclePriors
-    open_start, open_end : bool
-        The run is cut off there by the edge of the observed area, so the vehicle at that
-        end may be seen only in part (its visible length is not judged by the priors).
-    coarse : bool
-        Cars are not resolved: ignore the cut evidence and widen the length priors.
-    cut_weight : float
-        Log-odds weight of full cut evidence.
-
-    Returns
-    -------
-    cuts : list of int
-        Boundary indices of the most probable segmentation, starting with 0 and ending
-        with n.
-    p_count : numpy.ndarray
-        Posterior probability of the number of segments (index = number).
+    list of StationEvidence
+        In the order of ``observations``; ``z`` is a log-likelihood ratio (body vs empty
+        track) shifted by :data:`Z_THRESHOLD`, so ``z - Z_THRESHOLD`` is the evidence.
 
     Notes
     -----
-    A segmentation's log-probability is the sum of ``log p(length)`` of its segments
-    (the run's two ends carry half a gap more) plus, at each cut,
-    ``cut_weight * (evidence - 0.5)``. Viterbi gives the best cuts; the forward sum per
-    number of segments gives ``p_count``.
+    The scene calibrates itself. Station colours (body zone, per band) are standardised
+    by their along-track noise; their modes are candidate "empty track" colours, and the
+    one whose stations share an across-track profile most like a pair of rails (the
+    physical prior) is taken as empty track. Its stations give the empty profile and the
+    spread of their correlation with it. Each station then gets
+
+    * a colour term: distance to the empty colour, or to any darker copy of it (a
+      shadow), whichever is nearer, the shadow being a little less likely a priori;
+    * a rail term: how much better its profile correlation fits a body (around 0.1,
+      broad) than empty track (the calibrated peak).
+
+    All tracks of a scene share one model, so a track full of cars is judged against the
+    empty track beside it. With a background, a station's correlation with its own
+    empty profile over time replaces the scene's where higher (turnouts, crossings).
     """
-    n = len(cut_evidence) - 1
-    gap = priors.gap_m
-    logp, n_max = _log_prior_table(priors, step_m, coarse)
-    w = 0.0 if coarse else cut_weight
-    cut_score = w * (np.clip(cut_evidence, 0, 1) - 0.5)
-    half_gap = int(round(0.5 * gap / step_m))
-    open_lp = math.log(1.0 / max(1, n_max))
+    if not observations:
+        return []
+    o0 = observations[0]
+    offs = o0.frame.offsets_m
+    body = np.abs(offs) <= BODY_HALF_WIDTH_M
+    rail = np.abs(offs) <= RAIL_HALF_WIDTH_M
+    step = o0.frame.step_m
+    smooth = max(1, int(round(0.75 / step)))
+    gidx = gray_bands(o0.bands)
+    prof, cols, obs_mask, gray = [], [], [], []
+    halves: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    raw: list[np.ndarray] = []
+    ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for o in observations:
+        v = np.nan_to_num(o.values, nan=0.0)
+        raw.append(v[:, body].mean(axis=1))
+        v = _smooth_along(v, smooth)
+        prof.append(v[gidx][:, rail].mean(axis=0))  # (k, n)
+        halves[0].append(v[:, body & (offs >= 0.2)].mean(axis=1))
+        halves[1].append(v[:, body & (offs <= -0.2)].mean(axis=1))
+        ground[0].append(v[:, (offs >= SHOULDER_M[0]) & (offs <= SHOULDER_M[1])].mean(axis=1))
+        ground[1].append(v[:, (offs <= -SHOULDER_M[0]) & (offs >= -SHOULDER_M[1])].mean(axis=1))
+        gray.append(v[gidx].mean(axis=0))  # (m, n)
+        cols.append(v[:, body].mean(axis=1))  # (b, n)
+        obs_mask.append(o.observed & np.isfinite(o.values[:, body, :]).all(axis=(0, 1)))
+    sizes = [p.shape[1] for p in prof]
+    allp = np.concatenate(prof, axis=1)
+    allc = np.concatenate(cols, axis=1)
+    allg = np.concatenate(gray, axis=1)
+    seen = np.concatenate(obs_mask)
+    shapes = _unit(allp)
+    n_all = allp.shape[1]
+    noise = (
+        np.maximum(_noise_along(allc, sizes), 0.02 * np.median(allc[:, seen], axis=1))
+        if seen.any()
+        else np.ones(allc.shape[0])
+    )
+    if seen.sum() < 20:
+        z = np.full(n_all, Z_THRESHOLD - 1.0)
+    else:
+        std = allc / noise[:, None]
+        half_std = [np.concatenate(h, axis=1) / noise[:, None] for h in halves]
+        radius = 3.0 * math.sqrt(allc.shape[0])
+        o_r = offs[rail]
+        width = max(0.12, 0.8 * step)
+        analytic = _unit(np.exp(-0.5 * ((np.abs(o_r) - RAIL_OFFSET_M) / width) ** 2))
+        modes = []
+        for m in _colour_modes(std, seen, radius):
+            members = seen & (np.linalg.norm(std - m[:, None], axis=0) <= radius)
+            if members.sum() < max(20, 0.05 * seen.sum()):
+                continue
+            tmpl = _unit(np.median(shapes[:, members], axis=1))
+            modes.append((abs(float(tmpl @ analytic)), m, members, tmpl))
+        if not modes:
+            modes = [
+                (
+                    1.0,
+                    np.median(std[:, seen], axis=1),
+                    seen,
+                    _unit(np.median(shapes[:, seen], axis=1)),
+                )
+            ]
+        # Patchy snow, wet and dry ballast, building shadows: empty track may come in
+        # several colours. Every mode whose profile shows rails about as clearly as the
+        # best one is an empty-track appearance.
+        top = max(mo[0] for mo in modes)
+        z = np.full(n_all, np.inf)
+        for score, m, members, tmpl in modes:
+            logger.debug(
+                "mode %s score %.3f (top %.3f) n %d", np.round(m, 1), score, top, members.sum()
+            )
+            if score < 0.999 * top:
+                continue
+            z = np.minimum(
+                z,
+                _explain_empty(
+                    std, half_std, shapes, m, members, tmpl, observations, sizes, background
+                ),
+            )
+        # A body must be unexplained both by the colour of empty track and by the usual
+        # contrast between the track bed and the ground beside it.
+        z = np.minimum(z, _contrast_evidence(halves, ground, seen))
+    z = np.clip(np.nan_to_num(z, nan=0.0), *Z_CLIP)
+    # One odd station (a mast shadow, a glint) is not a body; coupling gaps span several.
+    z = ndi.median_filter(z, size=3, mode="nearest")
+    out = []
+    i0 = 0
+    for n, c in zip(sizes, np.split(allc, np.cumsum(sizes)[:-1], axis=1), strict=True):
+        cut = _gap_evidence(raw[len(out)] / noise[:, None], step)
+        out.append(
+            StationEvidence(z[i0 : i0 + n], seen[i0 : i0 + n], c, shapes[:, i0 : i0 + n], cut)
+        )
+        i0 += n
+    return out
 
-    def seg_lp(a: int, b: int) -> float:
-        length = b - a
-        if (a == 0 and open_start) or (b == n and open_end):
-            return open_lp if 1 <= length <= n_max else -np.inf
-        length += half_gap * ((a == 0) + (b == n))
-        return float(logp[length]) if length <= n_max else -np.inf
 
-    k_max = max(1, int(n * step_m / priors.min_length_m) + 2)
-    # Viterbi (best) and forward (sum per count).
-    best = np.full(n + 1, -np.inf)
-    back = np.zeros(n + 1, int)
-    fwd = np.full((n + 1, k_max + 1), -np.inf)
-    best[0] = 0.0
-    fwd[0, 0] = 0.0
-    for b in range(1, n + 1):
-        a_lo = max(0, b - n_max)
-        cands = np.arange(a_lo, b)
-        lps = np.array([seg_lp(a, b) for a in cands])
-        ok = np.isfinite(lps)
-        if not ok.any():
-            continue
-        cands, lps = cands[ok], lps[ok]
-        extra = cut_score[b] if b < n else 0.0
-        tot = best[cands] + lps + extra
-        i = int(np.argmax(tot))
-        best[b], back[b] = tot[i], cands[i]
-        prev = fwd[cands, :-1] + (lps + extra)[:, None]
-        fwd[b, 1:] = logsumexp(prev, axis=0)
-    if not np.isfinite(best[n]):
-        # Too short or too long for the priors: one vehicle, or even pieces.
-        k = max(1, int(round(n * step_m / priors.mean_length_m)))
-        cuts = [int(round(i * n / k)) for i in range(k + 1)]
-        p = np.zeros(k + 2)
-        p[k] = 1.0
-        return cuts, p
-    cuts = [n]
-    while cuts[-1] > 0:
-        cuts.append(int(back[cuts[-1]]))
-    cuts = cuts[::-1]
-    lz = fwd[n]
-    p = np.exp(lz - logsumexp(lz))
-    return cuts, p
+def _log_ratio(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    aa = np.concatenate(a, axis=1)
+    bb = np.concatenate(b, axis=1)
+    return np.log(np.maximum(aa, 1e-3)) - np.log(np.maximum(bb, 1e-3))
 
 
-def count_interval(
-    distributions: Sequence[np.ndarray], *, coverage: float = 0.9
-) -> tuple[int, int]:
-    """Central interval of a sum of independent counts.
+def _contrast_evidence(
+    halves: Sequence[list[np.ndarray]], ground: Sequence[list[np.ndarray]], seen: np.ndarray
+) -> np.ndarray:
+    """Body evidence from the contrast between the track bed and the ground beside it.
+
+    Per side, the log ratio (per band) of the body zone to the shoulder beyond where a
+    body reaches. Empty track shows the scene's typical bed-to-shoulder contrast on both
+    sides, whatever the light (snow, shade, haze scale both alike); a body replaces the
+    bed on both sides; a neighbour's shadow or a patch of snow changes one side at most.
+    The typical contrast is the densest mode of the ratios near zero, its spread that of
+    the mode's stations.
+    """
+    q = [_log_ratio(halves[i], ground[i]) for i in (0, 1)]  # (b, N) each
+    # Only the side whose shoulder is brighter: a body's own shadow darkens the other
+    # shoulder (and would make a dark body look like a dark bed beside dark ground).
+    g = [np.concatenate(ground[i], axis=1).sum(axis=0) for i in (0, 1)]
+    lit = np.where(g[0] >= g[1], 0, 1)
+    q_lit = np.where(lit[None] == 0, q[0], q[1])
+    nb = q_lit.shape[0]
+    pts = q_lit[:, seen]
+    radius = 0.08 * math.sqrt(nb)
+    modes = _colour_modes(pts, np.ones(pts.shape[1], bool), radius)
+    good = []
+    for m in modes:
+        members = np.linalg.norm(pts - m[:, None], axis=0) <= radius
+        if members.sum() >= 0.05 * pts.shape[1]:
+            good.append((float(np.linalg.norm(m)), m, members))
+    if not good:
+        return np.full(seen.shape, Z_THRESHOLD - 1.0)
+    _, m, members = min(good, key=lambda t: t[0])
+    spread = np.maximum(0.02, 1.4826 * np.median(np.abs(pts[:, members] - m[:, None]), axis=1))
+    d = np.linalg.norm((q_lit - m[:, None]) / spread[:, None], axis=0)
+    return Z_THRESHOLD + np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+
+
+def _explain_empty(
+    std: np.ndarray,
+    half_std: Sequence[np.ndarray],
+    shapes: np.ndarray,
+    m: np.ndarray,
+    members: np.ndarray,
+    tmpl: np.ndarray,
+    observations: Sequence[TrackObservation],
+    sizes: Sequence[int],
+    background: Background | None,
+) -> np.ndarray:
+    """Body evidence (``Z_THRESHOLD`` + log-likelihood ratio) against one empty mode."""
+    ncc = tmpl @ shapes
+    if background is not None:
+        ncc = _with_background(ncc, shapes, observations, sizes, background)
+    # Ballast is not uniform (dirt, oil, weeds): distances are in units of the spread
+    # of the mode's own stations, never below the pixel noise.
+    spread = np.maximum(1.0, 1.4826 * np.median(np.abs(std[:, members] - m[:, None]), axis=1))
+    std = std / spread[:, None]
+    half_std = [h / spread[:, None] for h in half_std]
+    m = m / spread
+    mu_e = float(np.median(ncc[members]))
+    sd_e = max(0.1, 1.4826 * float(np.median(np.abs(ncc[members] - mu_e))))
+    l_rail = np.clip(_gauss_ll(ncc, 0.1, 0.4) - _gauss_ll(ncc, mu_e, sd_e), -4.0, 4.0)
+    nb = std.shape[0]
+    # Lit empty track: either half of the body zone has the empty colour (a neighbour's
+    # shadow darkens one side only; a body covers both).
+    d_half = np.minimum(
+        np.linalg.norm(half_std[0] - m[:, None], axis=0),
+        np.linalg.norm(half_std[1] - m[:, None], axis=0),
+    )
+    lit = np.clip(d_half**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+    # Empty track in shadow: a darker copy of the empty colour (k x, k 0.25-1) and the
+    # rail pattern still there; a little less likely a priori.
+    k = np.clip((m @ std) / (float(m @ m) + 1e-9), 0.25, 1.0)
+    d_sh = np.linalg.norm(std - k[None] * m[:, None], axis=0)
+    shade = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
+    return Z_THRESHOLD + np.minimum(lit, shade)
+
+
+def _with_background(
+    ncc: np.ndarray,
+    shapes: np.ndarray,
+    observations: Sequence[TrackObservation],
+    sizes: Sequence[int],
+    background: Background,
+) -> np.ndarray:
+    """Raise the correlation where a station matches its own empty appearance over time.
+
+    Turnouts, crossings and odd ballast look unlike the scene's typical empty track but
+    like themselves on other dates.
+    """
+    out = ncc.copy()
+    i0 = 0
+    for o, n in zip(observations, sizes, strict=True):
+        shp = background.shape_for(o.track.track_id, n)
+        sup = background.support.get(o.track.track_id)
+        if shp is not None and sup is not None:
+            ok = (sup >= 3) & np.isfinite(shp).all(axis=0)
+            vals = (np.nan_to_num(shp) * shapes[:, i0 : i0 + n]).sum(axis=0)
+            out[i0 : i0 + n] = np.where(ok, np.maximum(out[i0 : i0 + n], vals), out[i0 : i0 + n])
+        i0 += n
+    return out
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def _length_logpdf(priors: VehiclePriors, lengths_m: np.ndarray) -> np.ndarray:
+    """Log density of a vehicle length: a mixture of the type priors and a broad floor."""
+    mus = np.array(list(priors.lengths_m.values()), float)
+    lo, hi = priors.min_length_m, priors.max_length_m
+    g = np.exp(-0.5 * ((lengths_m[:, None] - mus[None]) / LENGTH_SD_M) ** 2) / (
+        LENGTH_SD_M * math.sqrt(2 * math.pi)
+    )
+    dens = 0.9 * g.mean(axis=1) + 0.1 / max(hi - lo, 1.0)
+    dens = np.where((lengths_m >= lo) & (lengths_m <= hi), dens, 0.0)
+    with np.errstate(divide="ignore"):
+        return LENGTH_WEIGHT * np.log(dens)
+
+
+def _span(priors: VehiclePriors, step: float) -> tuple[int, int]:
+    return (
+        max(1, int(math.floor(priors.min_length_m / step))),
+        max(2, int(math.ceil(priors.max_length_m / step))),
+    )
+
+
+def segment_track(
+    evidence: np.ndarray,
+    step_m: float,
+    priors: VehiclePriors,
+    *,
+    cut: np.ndarray | None = None,
+) -> list[tuple[int, int]]:
+    """Best segmentation of one track into vehicles: [start, stop) station indices.
 
     Parameters
     ----------
-    distributions : sequence of numpy.ndarray
-        Probability of each count (index = count), one per occupied run.
-    coverage : float
-        Probability mass inside the interval.
+    evidence : numpy.ndarray
+        (n,) per-station evidence, positive for a body (``z - Z_THRESHOLD``).
+    step_m : float
+        Station spacing, metres.
+    priors : VehiclePriors
+    cut : numpy.ndarray, optional
+        (n + 1,) bonus for a vehicle to start or end at each station boundary (the dip of
+        a coupling gap between two bodies).
 
     Returns
     -------
-    (low, high) : tuple of int
+    list of (int, int)
+
+    Notes
+    -----
+    Maximises ``sum over vehicles of (step * sum of evidence + log p(length))`` over all
+    segmentations into empty stations and vehicles of allowed length (exact, O(n L)).
 
     Examples
     --------
-    >>> count_interval([np.array([0, 0.5, 0.5]), np.array([0, 1.0])])
-    (2, 3)
+    >>> from railwatch.site import VehiclePriors
+    >>> e = -2.0 * np.ones(200); e[20:76] = 3.0; e[80:136] = 3.0
+    >>> segment_track(e, 0.25, VehiclePriors())
+    [(20, 76), (80, 136)]
     """
-    total = np.array([1.0])
-    for p in distributions:
-        total = np.convolve(total, p)
-    cdf = np.cumsum(total)
-    cdf /= cdf[-1]
-    tail = 0.5 * (1 - coverage)
-    low = int(np.searchsorted(cdf, tail - 1e-12))
-    high = int(np.searchsorted(cdf, 1 - tail - 1e-12))
-    return low, high
+    e = np.asarray(evidence, float)
+    n = e.size
+    lmin, lmax = _span(priors, step_m)
+    if n < lmin:
+        return []
+    cs = np.concatenate([[0.0], np.cumsum(e) * step_m])
+    lens = np.arange(lmin, lmax + 1)
+    logp = _length_logpdf(priors, lens * step_m)
+    bonus = np.zeros(n + 1) if cut is None else np.asarray(cut, float)
+    best = np.zeros(n + 1)
+    back = np.zeros(n + 1, dtype=np.int64)  # 0: empty station, else vehicle length
+    for i in range(1, n + 1):
+        best[i] = best[i - 1]
+        ok = lens <= i
+        if ok.any():
+            ls = lens[ok]
+            cand = best[i - ls] + (cs[i] - cs[i - ls]) + logp[ok] + bonus[i - ls] + bonus[i]
+            j = int(np.argmax(cand))
+            if cand[j] > best[i]:
+                best[i] = cand[j]
+                back[i] = ls[j]
+    segs = []
+    i = n
+    while i > 0:
+        if back[i]:
+            segs.append((i - int(back[i]), i))
+            i -= int(back[i])
+        else:
+            i -= 1
+    return segs[::-1]
+
+
+def count_distribution(
+    evidence: np.ndarray,
+    step_m: float,
+    priors: VehiclePriors,
+    *,
+    temperature: float = TEMPERATURE,
+    max_count: int | None = None,
+) -> np.ndarray:
+    """Posterior of the number of vehicles on a stretch of track.
+
+    Parameters
+    ----------
+    evidence : numpy.ndarray
+        (n,) per-station evidence as for :func:`segment_track`.
+    step_m : float
+    priors : VehiclePriors
+    temperature : float
+        Divides the segmentation score (stations are correlated, see :data:`TEMPERATURE`).
+    max_count : int, optional
+        Largest count considered (default: what fits at the shortest length).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``p[k]``, probability of ``k`` vehicles.
+
+    Notes
+    -----
+    The forward recursion of :func:`segment_track` with log-sum-exp instead of max,
+    carrying the number of vehicles: the sum over all segmentations, each weighted by
+    ``exp(score / temperature)``.
+    """
+    e = np.asarray(evidence, float)
+    n = e.size
+    lmin, lmax = _span(priors, step_m)
+    kmax = max_count if max_count is not None else n // max(lmin, 1) + 1
+    if n < lmin or kmax == 0:
+        return np.array([1.0])
+    cs = np.concatenate([[0.0], np.cumsum(e) * step_m]) / temperature
+    lens = np.arange(lmin, lmax + 1)
+    logp = _length_logpdf(priors, lens * step_m) / temperature
+    f = np.full((n + 1, kmax + 1), -np.inf)
+    f[0, 0] = 0.0
+    for i in range(1, n + 1):
+        row = f[i - 1].copy()
+        ok = lens <= i
+        if ok.any():
+            ls = lens[ok]
+            gain = (cs[i] - cs[i - ls]) + logp[ok]  # (L,)
+            prev = f[i - ls, :-1] + gain[:, None]  # (L, kmax)
+            row[1:] = np.logaddexp(row[1:], logsumexp(prev, axis=0))
+        f[i] = row
+    last = f[n]
+    p = np.exp(last - logsumexp(last))
+    return p / p.sum()
 
 
 # --------------------------------------------------------------------------- vehicles
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    d = np.flatnonzero(np.diff(m.astype(np.int8)))
-    return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=True))
+def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.ndarray:
+    """Bonus per station boundary for a gap between two vehicles.
 
-
-def _occupied_runs(score: np.ndarray, step: float, threshold: float, priors: VehiclePriors):
-    """Hysteresis runs of occupied stations, bridging coupling gaps."""
-    s = np.nan_to_num(score, nan=0.0)
-    hi = s > threshold
-    lo = s > 0.6 * threshold
-    lab, n = ndi.label(lo)
-    keep = np.unique(lab[hi])
-    occ = np.isin(lab, keep[keep > 0])
-    # Bridge short dips (coupling gaps, a mast shadow on a bright roof).
-    bridge = max(1, int(round(max(2.5, 2.5 * priors.gap_m) / step)))
-    occ = ndi.binary_closing(np.pad(occ, bridge), structure=np.ones(bridge + 1))[bridge:-bridge]
-    observed = np.isfinite(score)
-    occ &= observed
-    runs = [(a, b) for a, b in _runs(occ) if (b - a) * step >= 0.5 * priors.min_length_m]
-    return runs
-
-
-def _cut_evidence(
-    score: np.ndarray, body: np.ndarray, a: int, b: int, step: float, threshold: float
-) -> np.ndarray:
-    """Evidence in [0, 1] for a coupling gap at each boundary a..b of a run."""
-    seg = np.nan_to_num(score[a:b], nan=0.0)
-    n = b - a
-    # Dip: the score falls towards the empty level between two bodies.
-    w = max(2, int(round(3.0 / step)))
-    local = ndi.maximum_filter1d(seg, size=2 * w + 1, mode="nearest")
-    low = ndi.minimum_filter1d(seg, size=max(1, int(round(1.0 / step))), mode="nearest")
-    dip = np.clip((local - low) / np.maximum(local - 1.0, 1e-6), 0, 1)
-    dip *= np.clip((local - threshold) / threshold, 0, 1)
-    # Colour change between the bodies either side.
-    col = body[:, a:b]  # (bands, n)
-    k = max(2, int(round(4.0 / step)))
-    csum = np.concatenate([np.zeros((col.shape[0], 1)), np.cumsum(col, axis=1)], axis=1)
+    ``colour`` is (bands, n), unsmoothed, in noise units. In a coupling gap the strip
+    shows ballast or shadow, unlike the bodies on either side; where two bodies touch,
+    the colour changes from one to the other. Bodies are judged 1-4 m away on each side.
+    """
+    n = colour.shape[1]
+    near = max(1, int(round(0.75 / step)))
+    far = max(near + 2, int(round(4.0 / step)))
+    cs = np.concatenate([np.zeros((colour.shape[0], 1)), np.cumsum(colour, axis=1)], axis=1)
     idx = np.arange(n + 1)
-    l0 = np.clip(idx - k, 0, n)
-    r1 = np.clip(idx + k, 0, n)
-    g = max(1, int(round(0.5 / step)))
-    l1 = np.clip(idx - g, 0, n)
-    r0 = np.clip(idx + g, 0, n)
-    left = (csum[:, l1] - csum[:, l0]) / np.maximum(l1 - l0, 1)
-    right = (csum[:, r1] - csum[:, r0]) / np.maximum(r1 - r0, 1)
-    change = np.sqrt(((left - right) ** 2).mean(axis=0))
-    colour = 1.0 - np.exp(-((change / 0.08) ** 2))
-    colour[(l1 - l0 < k // 2) | (r1 - r0 < k // 2)] = 0.0
-    dip_b = np.concatenate([[0.0], np.maximum(dip[:-1], dip[1:]), [0.0]])
-    return np.clip(np.maximum(dip_b, 0.8 * colour), 0, 1)
+
+    def mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.clip(a, 0, n), np.clip(b, 0, n)
+        return (cs[:, b] - cs[:, a]) / np.maximum(b - a, 1)
+
+    left = mean(idx - far, idx - near)
+    right = mean(idx + near, idx + far)
+    here = mean(idx - 1, idx + 1)
+    dev = np.minimum(np.linalg.norm(here - left, axis=0), np.linalg.norm(here - right, axis=0))
+    change = 0.5 * np.linalg.norm(left - right, axis=0)
+    g = np.maximum(dev, change)
+    return weight * np.minimum(g, 8.0) ** 2 / 2
 
 
-def _classify(
-    profile: np.ndarray,
-    offsets: np.ndarray,
-    gidx: list[int],
-    length_m: float,
-    empty: np.ndarray | None,
-    at_end: bool,
-    priors: VehiclePriors,
-) -> tuple[str, float]:
-    """Vehicle type from length and across-track appearance; returns (type, fit 0-1)."""
-    gray = profile[gidx].mean(axis=0)  # (m, n)
-    centre = np.nanmedian(gray[np.abs(offsets) <= 0.45])
-    sides = np.nanmedian(gray[(np.abs(offsets) > 0.8) & (np.abs(offsets) <= 1.3)])
-    body = np.nanmedian(gray[np.abs(offsets) <= 1.3])
-    along_std = float(np.nanstd(np.nanmedian(gray[np.abs(offsets) <= 1.2], axis=0)))
-    ridge = centre - sides
-    lengths = priors.lengths_m
-    sigma = 1.0
-    scores: dict[str, float] = {}
-    for t, mu in lengths.items():
-        scores[t] = -0.5 * ((length_m - mu) / sigma) ** 2
-    if "tank" in scores:
-        scores["tank"] += 3.0 * np.clip(ridge / 0.05, -1, 2)
-    if "open" in scores:
-        scores["open"] += 2.0 * np.clip((0.18 - body) / 0.06, -1, 2) + 2.0 * np.clip(
-            -ridge / 0.04, -1, 1
-        )
-    if "flat" in scores and empty is not None:
-        similar = float(np.nanmean(np.abs(gray - empty[gidx].mean(axis=0)[:, None])))
-        scores["flat"] += 2.0 * np.clip((0.06 - similar) / 0.03, -1, 1)
-    if "covered" in scores:
-        scores["covered"] += 1.0 * np.clip(1 - abs(ridge) / 0.03, -1, 1) - along_std / 0.05
-    if "locomotive" in scores:
-        scores["locomotive"] += 1.0 if at_end else -2.0
-    best = max(scores, key=scores.get)
-    vals = np.array(list(scores.values()))
-    p = np.exp(vals - vals.max())
-    fit = float(p.max() / p.sum())
-    return best, fit
+def _cut_bonus(z: np.ndarray, step: float, weight: float = 1.0) -> np.ndarray:
+    """Bonus per station boundary for a coupling gap: how far the evidence dips there
+    below the bodies on both sides (within 3 m), in evidence units.
+    """
+    w = max(2, int(round(3.0 / step)))
+    zz = np.concatenate([z[:1], z])  # boundary i sits before station i
+    left = ndi.maximum_filter1d(zz, size=w, origin=(w - 1) // 2, mode="nearest")
+    right = ndi.maximum_filter1d(zz, size=w, origin=-(w // 2), mode="nearest")
+    low = ndi.minimum_filter1d(zz, size=3, mode="nearest")
+    dip = np.clip(np.minimum(left, right) - low, 0.0, 6.0)
+    return weight * dip
+
+
+def _classify(length_m: float, colour: np.ndarray, priors: VehiclePriors) -> tuple[str, float]:
+    """Vehicle type from its length (the strongest cue at any resolution) -> (type, fit)."""
+    names = [t for t in priors.lengths_m if t in VEHICLE_TYPES]
+    if not names:
+        return "unknown", 0.0
+    mus = np.array([priors.lengths_m[t] for t in names])
+    ll = -0.5 * ((length_m - mus) / LENGTH_SD_M) ** 2
+    p = np.exp(ll - ll.max())
+    p /= p.sum()
+    k = int(np.argmax(p))
+    if abs(length_m - mus[k]) > 2.5 * LENGTH_SD_M:
+        return "unknown", float(p[k])
+    return names[k], float(p[k])
 
 
 def _vehicle_polygon(line, s0: float, s1: float, width_m: float) -> Polygon:
@@ -570,108 +783,96 @@ def _vehicle_polygon(line, s0: float, s1: float, width_m: float) -> Polygon:
 
 def _track_vehicles(
     obs: TrackObservation,
-    score: np.ndarray,
-    *,
+    ev: StationEvidence,
     site: Site,
-    gidx: list[int],
-    threshold: float,
     coarse: bool,
-    template: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[list[Vehicle], list[np.ndarray]]:
-    empty_profile = None if template is None else template[0]
     priors = site.vehicles
-    frame = obs.frame
-    step = frame.step_m
-    n_st = len(score)
-    runs = _occupied_runs(score, step, threshold, priors)
-    p, offs = _profiles(obs)
-    inner = np.abs(offs) <= 1.2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        body_cols = np.nan_to_num(np.nanmean(p[:, inner, :], axis=1), nan=0.0)  # (bands, n)
-    if template is not None:
-        # Body-only change: where ballast shows between two bodies it falls to ~1.
-        t, sp = template
-        z = (p[:, inner, :] - t[:, inner, None]) / sp[:, inner, None]
-        body_score = np.where(np.isfinite(score), _robust_rms(z, (0, 1)), np.nan)
-    else:
-        body_score = score
-    observed = np.isfinite(score)
-    vehicles: list[Vehicle] = []
-    dists: list[np.ndarray] = []
-    s_start = frame.s_m[0] - step / 2
-    for a, b in runs:
-        open_start = a == 0 or not observed[a - 1]
-        open_end = b == n_st or not observed[b]
-        ev = _cut_evidence(body_score, body_cols, a, b, step, threshold)
-        cuts, p_count = split_run(
-            ev,
-            step_m=step,
-            priors=priors,
-            open_start=open_start,
-            open_end=open_end,
-            coarse=coarse,
+    step = obs.frame.step_m
+    # Unobserved stations are mildly against a body, so vehicles are not invented in
+    # nodata, yet one cut by a swath edge can still be completed from its seen part.
+    e = np.where(ev.observed, ev.z - Z_THRESHOLD, -0.5)
+    cut = ev.cut if ev.cut is not None else 0.0
+    segs = segment_track(e, step, priors, cut=cut + _cut_bonus(ev.z, step))
+    s_start = obs.frame.s_m[0] - step / 2
+    vehicles = []
+    for a, b in segs:
+        length = (b - a) * step
+        share = float(ev.observed[a:b].mean())
+        zin = ev.z[a:b][ev.observed[a:b]]
+        strength = float(np.median(zin)) if zin.size else 0.0
+        conf = 1.0 / (1.0 + math.exp(-(strength - Z_THRESHOLD) * 1.5))
+        if coarse:
+            vtype, fit = "unknown", 0.0
+        else:
+            vtype, fit = _classify(length, ev.colour[:, a:b].mean(axis=1), priors)
+        poly = _vehicle_polygon(
+            obs.track.line, s_start + a * step, s_start + b * step, priors.width_m
         )
-        run_score = float(np.nanmedian(score[a:b]))
-        segs = list(zip(cuts[:-1], cuts[1:], strict=True))
-        confs = []
-        n_counted_partial = 0
-        for j, (c0, c1) in enumerate(segs):
-            i0, i1 = a + c0, a + c1
-            length = (i1 - i0) * step
-            ends = (c0 == 0) + (c1 == b - a)
-            length_oc = length + 0.5 * priors.gap_m * ends
-            is_open = (c0 == 0 and open_start) or (c1 == b - a and open_end)
-            seg_score = float(np.nanmedian(score[i0:i1]))
-            occ_conf = 1.0 / (1.0 + math.exp(-(seg_score - 1.5 * threshold) / (0.4 * threshold)))
-            cut_conf = 0.5 * ((1.0 if c0 == 0 else ev[c0]) + (1.0 if c1 == b - a else ev[c1]))
-            in_range = priors.min_length_m - 1.0 <= length_oc <= priors.max_length_m + 1.0
-            len_conf = 1.0 if (in_range or is_open) else 0.4
-            vtype, fit = _classify(
-                p[:, :, i0:i1],
-                offs,
-                gidx,
-                length_oc,
-                empty_profile,
-                at_end=j in (0, len(segs) - 1),
-                priors=priors,
+        counted = conf >= site.detection.min_confidence and share > 0.5
+        vehicles.append(
+            Vehicle(
+                obs.track.track_id,
+                poly,
+                round(float(length), 2),
+                vtype,
+                round(float(conf), 3),
+                round(share, 3),
+                bool(counted),
             )
-            if coarse:
-                vtype = "unknown"
-                conf = 0.5 * occ_conf
-            else:
-                conf = occ_conf * (0.55 + 0.45 * cut_conf) * len_conf
-            share = 1.0
-            if is_open:
-                share = min(1.0, length_oc / priors.mean_length_m)
-                n_counted_partial += share <= 0.5
-            s0 = s_start + i0 * step + (0.0 if c0 == 0 else 0.5 * priors.gap_m)
-            s1 = s_start + i1 * step - (0.0 if c1 == b - a else 0.5 * priors.gap_m)
-            poly = _vehicle_polygon(obs.track.line, s0, s1, priors.width_m)
-            counted = conf >= site.detection.min_confidence and share > 0.5
-            confs.append(conf)
-            vehicles.append(
-                Vehicle(
-                    obs.track.track_id,
-                    poly,
-                    round(float(length_oc), 2),
-                    vtype,
-                    round(float(conf), 3),
-                    round(float(share), 3),
-                    bool(counted),
-                )
-            )
-        # Run-level count distribution: the split posterior, shifted for partly seen end
-        # vehicles that are not counted, mixed with "the run is not real" by confidence.
-        dist = np.zeros(len(p_count) + 1)
-        shift = n_counted_partial
-        dist[: len(p_count) - shift] = p_count[shift:] if shift else p_count
-        q = float(np.clip(max(confs) if confs else 0.0, 0.0, 1.0)) if run_score > threshold else 0.0
-        q = min(1.0, q / 0.6)  # confidences above 0.6 mean the run itself is certain
-        mixed = q * dist
-        mixed[0] += 1 - q
-        dists.append(mixed)
+        )
+    dists = _track_count_dists(e, ev.observed, segs, step, priors)
     return vehicles, dists
+
+
+def _track_count_dists(
+    e: np.ndarray,
+    observed: np.ndarray,
+    segs: Sequence[tuple[int, int]],
+    step: float,
+    priors: VehiclePriors,
+) -> list[np.ndarray]:
+    """Count posteriors of the stretches of a track around its detected vehicles.
+
+    Vehicles closer than a maximum length are one stretch; each stretch is padded by a
+    vehicle length either side, so a vehicle the best segmentation missed still has a
+    chance. Stretches far from any detection carry little mass above zero and are skipped.
+    """
+    lmin, lmax = _span(priors, step)
+    pad = lmax
+    groups: list[list[int]] = []
+    for a, b in segs:
+        if groups and a - groups[-1][1] <= lmax:
+            groups[-1][1] = b
+        else:
+            groups.append([a, b])
+    out = []
+    n = e.size
+    for a, b in groups:
+        lo, hi = max(0, a - pad), min(n, b + pad)
+        # Coarse steps keep the recursion cheap; the evidence is smooth at that scale.
+        k = max(1, int(round(0.5 / step)))
+        m = (hi - lo) // k * k
+        if m < k:
+            continue
+        ee = e[lo : lo + m].reshape(-1, k).mean(axis=1)
+        oo = observed[lo : lo + m].reshape(-1, k).mean(axis=1)
+        p = count_distribution(ee, step * k, priors)
+        del oo
+        out.append(p)
+    return out
+
+
+def _interval(dists: Sequence[np.ndarray], railcars: int, coverage: float = 0.9) -> tuple[int, int]:
+    """Central interval of the total count: convolution of the per-stretch posteriors."""
+    total = np.array([1.0])
+    for d in dists:
+        total = np.convolve(total, d)
+    cdf = np.cumsum(total)
+    tail = (1.0 - coverage) / 2
+    low = int(np.searchsorted(cdf, tail))
+    high = int(np.searchsorted(cdf, 1.0 - tail))
+    return min(low, railcars), max(high, railcars)
 
 
 def _unobserved(observations: Sequence[TrackObservation], width_m: float) -> BaseGeometry:
@@ -685,6 +886,12 @@ def _unobserved(observations: Sequence[TrackObservation], width_m: float) -> Bas
     if not parts:
         return Polygon()
     return union_all(parts)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=True))
 
 
 def analyse_scene(
@@ -725,51 +932,36 @@ def analyse_scene(
     Notes
     -----
     ``railcars`` counts vehicles with confidence >= ``site.detection.min_confidence``
-    whose observed share is above one half. ``obscured`` and ``no_coverage`` scenes
-    report None, never 0; ``partial`` scenes count the observed part only.
+    of which more than half was observed. ``obscured`` and ``no_coverage`` scenes report
+    None, never 0; ``partial`` scenes count the observed part only. Without any track
+    the AOI itself is assessed and an observable yard counts 0.
 
-    The interval: every occupied run has a posterior over its number of vehicles from
-    :func:`split_run` (how well 1, 2, ... vehicles of the prior lengths fill the run,
-    given the visible coupling gaps). It is mixed with "no vehicle at all" by the run's
-    confidence, and the runs are convolved into the distribution of the total;
-    ``railcars_low``/``railcars_high`` are its 5 % and 95 % quantiles, widened where
-    needed to include ``railcars``, and by one vehicle per 25 counted for cars that
-    look like empty track (missed entirely).
+    The interval is the central 90 % of the count posterior (:func:`count_distribution`
+    per stretch of track, convolved over stretches), always containing ``railcars``.
     """
-    gidx = gray_bands(bands)
+    if not tracks:
+        q = assess(data, bands, valid, grid, [], aoi, site.quality)
+        n = None if q.status in ("obscured", "no_coverage") else 0
+        return SceneAnalysis((), q, n, n, n, {t: 0 for t in VEHICLE_TYPES}, Polygon())
     obs = observe_tracks(data, bands, valid, grid, tracks, aoi, background=background)
     quality = quality_from_observations(obs, site.quality)
     unobserved = _unobserved(obs, site.vehicles.width_m)
-    types = [t for t in ("tank", "open", "flat", "covered", "locomotive", "unknown")]
     if quality.status in ("obscured", "no_coverage") or not obs:
-        return SceneAnalysis((), quality, None, None, None, {t: 0 for t in types}, unobserved)
-    scores = occupancy_scores(obs, background=background)
-    threshold = site.detection.occupancy_threshold or THRESHOLD
+        return SceneAnalysis(
+            (), quality, None, None, None, {t: 0 for t in VEHICLE_TYPES}, unobserved
+        )
     coarse = grid.resolution_m >= COARSE_GSD_M
-    tmpl = _empty_template(obs)
+    evidence = station_evidence(obs, background=background)
     vehicles: list[Vehicle] = []
     dists: list[np.ndarray] = []
-    for o, sc in zip(obs, scores, strict=True):
-        v, d = _track_vehicles(
-            o,
-            sc,
-            site=site,
-            gidx=gidx,
-            threshold=threshold,
-            coarse=coarse,
-            template=tmpl,
-        )
+    for o, ev in zip(obs, evidence, strict=True):
+        v, d = _track_vehicles(o, ev, site, coarse)
         vehicles.extend(v)
         dists.extend(d)
     counted = [v for v in vehicles if v.counted]
     railcars = len(counted)
-    low, high = count_interval(dists) if dists else (0, 0)
-    missed = int(math.ceil(railcars / 25.0)) if not coarse else int(math.ceil(railcars / 8.0))
-    low, high = min(low, railcars), max(high, railcars) + missed
-    if coarse:
-        low = min(low, int(math.floor(0.8 * railcars)))
-        high = max(high, int(math.ceil(1.25 * railcars)))
-    by_type = {t: sum(1 for v in counted if v.type == t) for t in types}
+    low, high = _interval(dists, railcars)
+    by_type = {t: sum(1 for v in counted if v.type == t) for t in VEHICLE_TYPES}
     logger.debug("%d vehicles (%d counted), status %s", len(vehicles), railcars, quality.status)
     return SceneAnalysis(tuple(vehicles), quality, railcars, low, high, by_type, unobserved)
 
@@ -794,69 +986,49 @@ def learn_background(
     Returns
     -------
     Background or None
-        None with fewer than two scenes (a single scene is judged on its own).
+        None with fewer than three usable scenes (then each scene is judged on its own).
 
     Notes
     -----
-    Each scene is judged on its own first (:func:`occupancy_scores` without background);
-    stations it shows empty contribute their profile, normalised by the scene's own
-    per-band median and spread of empty track. The per-station model is the median of
-    those profiles and their spread between dates (at least the scene noise); stations
-    never seen empty keep the track-wide median.
+    Each scene is first judged on its own (:func:`station_evidence` without background);
+    the normalised profiles of the stations it shows clearly empty are collected, and the
+    per-station model is their median. Normalised profiles do not depend on brightness
+    or contrast, so summer and winter dates can be pooled.
     """
-    if len(scenes) < 2 or not tracks:
+    if len(scenes) < 3 or not tracks:
         return None
     from shapely.geometry import box
 
     aoi = box(*grid.bounds)
-    per_track: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
-    textures: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
-    step = None
+    acc: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
+    tex: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
+    step = 0.25
     used = 0
     for data, bands, valid in scenes:
         obs = observe_tracks(data, bands, valid, grid, tracks, aoi)
         if not obs:
             continue
-        step = obs[0].frame.step_m
         q = quality_from_observations(obs, QualityConfig())
         if q.status in ("obscured", "no_coverage"):
             continue
-        scores = occupancy_scores(obs)
-        empty = [np.nan_to_num(s, nan=np.inf) < THRESHOLD * 0.8 for s in scores]
-        norm = _normalise(obs, empty)
-        if norm is None:
-            continue
-        loc, scale = norm
+        step = obs[0].frame.step_m
         used += 1
-        for o, e in zip(obs, empty, strict=True):
-            p, _ = _profiles(o, gray=True)
-            pn = (p - loc[:, None, None]) / scale[:, None, None]
-            pn[:, :, ~(e & o.observed)] = np.nan
-            per_track[o.track.track_id].append(pn.astype(np.float32))
-            tex = np.where(o.observed & ~o.snow, o.texture, np.nan)
-            textures[o.track.track_id].append(tex)
-    if used < 2:
+        for o, ev in zip(obs, station_evidence(obs), strict=True):
+            empty = ev.observed & (ev.z < 0.5 * Z_THRESHOLD)
+            acc[o.track.track_id].append(np.where(empty[None], ev.shape, np.nan).astype(np.float32))
+            tex[o.track.track_id].append(np.where(o.observed & ~o.snow, o.texture, np.nan))
+    if used < 3:
         return None
-    models = {}
-    for tid, stack_list in per_track.items():
-        if not stack_list:
-            continue
-        stack = np.stack(stack_list)  # (S, b, m, n)
-        support = np.isfinite(stack[:, 0, 0, :]).sum(axis=0)
-        with np.errstate(all="ignore"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                prof = np.nanmedian(stack, axis=0)
-                spread = 1.4826 * np.nanmedian(np.abs(stack - prof[None]), axis=0)
-                track_prof = np.nanmedian(prof, axis=2)
-                track_spread = np.nanmedian(spread, axis=2)
-                tex = np.nanmedian(np.stack(textures[tid]), axis=0)
-        prof = np.where(np.isfinite(prof), prof, track_prof[:, :, None])
-        # Spread between dates: at least the track-wide level (few dates underestimate it).
-        floor = np.nan_to_num(track_spread, nan=1.0)[:, :, None]
-        spread = np.where(support >= 3, np.maximum(np.nan_to_num(spread, nan=1.0), floor), 1.0)
-        spread = np.maximum(spread, 0.35)
-        models[tid] = _TrackBackground(
-            prof.astype(np.float32), spread.astype(np.float32), support, tex
-        )
-    return Background(models, used, float(step or 0.5))
+    shapes, support, texture = {}, {}, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for tid, stack_list in acc.items():
+            if not stack_list:
+                continue
+            st = np.stack(stack_list)  # (S, k, n)
+            sup = np.isfinite(st[:, 0, :]).sum(axis=0)
+            med = np.nanmedian(st, axis=0)
+            shapes[tid] = _unit(np.nan_to_num(med, nan=0.0)) * np.where(sup > 0, 1.0, np.nan)
+            support[tid] = sup
+            texture[tid] = np.nanmedian(np.stack(tex[tid]), axis=0)
+    return Background(shapes, support, texture, used, float(step))

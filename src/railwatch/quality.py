@@ -135,8 +135,8 @@ class TrackObservation:
 
 
 def strip_step_m(grid: SiteGrid) -> float:
-    """Station spacing for a grid: one pixel, within 0.25-1.0 m."""
-    return float(np.clip(grid.resolution_m, 0.25, 1.0))
+    """Station spacing for a grid: half a pixel (coupling gaps are 0.5-1.5 m), 0.15-0.5 m."""
+    return float(np.clip(grid.resolution_m / 2, 0.15, 0.5))
 
 
 def gray_bands(bands: Sequence[str]) -> list[int]:
