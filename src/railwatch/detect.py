@@ -92,6 +92,15 @@ Z_CLIP = (-8.0, 7.0)
 LENGTH_SD_M = 0.6
 """Spread of measured vehicle lengths around the prior of a type."""
 
+RECENTRE_M = 0.0
+"""Largest sideways correction of a track line per scene, metres."""
+
+MIN_STATIC_DATES = 6
+"""Dates a station must be seen on before it can be called a static structure."""
+
+STATIC_SHARE = 0.7
+"""Share of those dates it must look occupied: railcars move, roofs do not."""
+
 LENGTH_WEIGHT = 3.0
 """Weight of the length prior against the evidence summed over a vehicle (stations are
 correlated, so the evidence of a vehicle counts less than its number of stations)."""
@@ -99,7 +108,7 @@ correlated, so the evidence of a vehicle counts less than its number of stations
 COARSE_GSD_M = 1.5
 """At or above this pixel size single cars are not resolved (counts from length)."""
 
-TEMPERATURE = 4.0
+TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
 (the strip is oversampled and smoothed), so the per-station evidence is not independent."""
 
@@ -165,6 +174,10 @@ class Background:
         Scenes that contributed.
     step_m : float
         Station spacing the model was learned with.
+    static : dict
+        Per track id, (n,) True where the station looked occupied on at least
+        :data:`STATIC_SHARE` of at least :data:`MIN_STATIC_DATES` dates: a roof, a
+        platform or a structure over the track, treated as not observable.
     """
 
     shapes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -172,6 +185,7 @@ class Background:
     texture: dict[str, np.ndarray] = field(default_factory=dict)
     n_scenes: int = 0
     step_m: float = 0.25
+    static: dict[str, np.ndarray] = field(default_factory=dict)
 
     def shape_for(self, track_id: str, n: int) -> np.ndarray | None:
         """Per-station empty shapes of one track if they match ``n`` stations."""
@@ -294,38 +308,6 @@ def _colour_modes(col: np.ndarray, seen: np.ndarray, radius: float) -> list[np.n
     return modes
 
 
-def _rail_contrast(gray: np.ndarray, offsets: np.ndarray, side: float) -> np.ndarray:
-    """Line contrast of one rail: its value minus the mean of the ballast either side,
-    over the local level.
-    """
-
-    def at(o: float) -> np.ndarray:
-        return _interp_rows(gray, offsets, o)
-
-    r = side * RAIL_OFFSET_M
-    line = at(r)
-    sides = 0.5 * (at(r - 0.45) + at(r + 0.45))
-    level = 0.5 * (at(side * 0.2) + at(side * 1.2)) + 1e-3
-    return (line - sides) / np.abs(level)
-
-
-def _interp_rows(gray: np.ndarray, offsets: np.ndarray, o: float) -> np.ndarray:
-    j = int(np.clip(np.searchsorted(offsets, o) - 1, 0, len(offsets) - 2))
-    w = (o - offsets[j]) / (offsets[j + 1] - offsets[j])
-    return (1 - w) * gray[j] + w * gray[j + 1]
-
-
-def _side_llr(contrast: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """Log-likelihood ratio body vs empty of one rail's contrast, calibrated on the
-    empty-track stations: a body shows no line there (contrast about 0).
-    """
-    v = contrast[members]
-    mu = float(np.median(v))
-    sd = max(0.005, 1.4826 * float(np.median(np.abs(v - mu))))
-    sd_car = max(sd, abs(mu) / 2)
-    return _gauss_ll(contrast, 0.0, sd_car) - _gauss_ll(contrast, mu, sd)
-
-
 def _gauss_ll(x: np.ndarray, mu: float, sd: float) -> np.ndarray:
     return -0.5 * ((x - mu) / sd) ** 2 - math.log(sd)
 
@@ -376,7 +358,7 @@ def station_evidence(
     step = o0.frame.step_m
     smooth = max(1, int(round(0.75 / step)))
     gidx = gray_bands(o0.bands)
-    prof, cols, obs_mask, gray = [], [], [], []
+    prof, cols, obs_mask = [], [], []
     halves: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     raw: list[np.ndarray] = []
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
@@ -389,13 +371,13 @@ def station_evidence(
         halves[1].append(v[:, body & (offs <= -0.2)].mean(axis=1))
         ground[0].append(v[:, (offs >= SHOULDER_M[0]) & (offs <= SHOULDER_M[1])].mean(axis=1))
         ground[1].append(v[:, (offs <= -SHOULDER_M[0]) & (offs >= -SHOULDER_M[1])].mean(axis=1))
-        gray.append(v[gidx].mean(axis=0))  # (m, n)
         cols.append(v[:, body].mean(axis=1))  # (b, n)
-        obs_mask.append(o.observed & np.isfinite(o.values[:, body, :]).all(axis=(0, 1)))
+        full = o.observed & np.isfinite(o.values).all(axis=(0, 1))
+        # Smoothing along the track reaches this far into nodata: trust no station there.
+        obs_mask.append(ndi.binary_erosion(full, iterations=smooth + 1, border_value=0) & full)
     sizes = [p.shape[1] for p in prof]
     allp = np.concatenate(prof, axis=1)
     allc = np.concatenate(cols, axis=1)
-    allg = np.concatenate(gray, axis=1)
     seen = np.concatenate(obs_mask)
     shapes = _unit(allp)
     n_all = allp.shape[1]
@@ -419,7 +401,11 @@ def station_evidence(
             if members.sum() < max(20, 0.05 * seen.sum()):
                 continue
             tmpl = _unit(np.median(shapes[:, members], axis=1))
-            modes.append((abs(float(tmpl @ analytic)), m, members, tmpl))
+            # Empty track is the commonest look of a yard: ballast is one colour, cars
+            # come in many. The rail pattern only breaks near ties.
+            modes.append(
+                (float(members.mean()) * (0.5 + abs(float(tmpl @ analytic))), m, members, tmpl)
+            )
         if not modes:
             modes = [
                 (
@@ -527,8 +513,8 @@ def _explain_empty(
     m = m / spread
     mu_e = float(np.median(ncc[members]))
     sd_e = max(0.1, 1.4826 * float(np.median(np.abs(ncc[members] - mu_e))))
-    l_rail = np.clip(_gauss_ll(ncc, 0.1, 0.4) - _gauss_ll(ncc, mu_e, sd_e), -4.0, 4.0)
     nb = std.shape[0]
+    l_rail = np.clip(_gauss_ll(ncc, 0.1, 0.4) - _gauss_ll(ncc, mu_e, sd_e), -4.0, 2.0 * nb + 4.0)
     # Lit empty track: either half of the body zone has the empty colour (a neighbour's
     # shadow darkens one side only; a body covers both).
     d_half = np.minimum(
@@ -540,6 +526,8 @@ def _explain_empty(
     # rail pattern still there; a little less likely a priori.
     k = np.clip((m @ std) / (float(m @ m) + 1e-9), 0.25, 1.0)
     d_sh = np.linalg.norm(std - k[None] * m[:, None], axis=0)
+    # The rail term is not capped low: a dark, neutral body (coal, black tanks) is
+    # "a darker copy of ballast" by colour and only the missing rails tell it apart.
     shade = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
     return Z_THRESHOLD + np.minimum(lit, shade)
 
@@ -747,8 +735,10 @@ def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.nd
 
 
 def _cut_bonus(z: np.ndarray, step: float, weight: float = 1.0) -> np.ndarray:
-    """Bonus per station boundary for a coupling gap: how far the evidence dips there
-    below the bodies on both sides (within 3 m), in evidence units.
+    """Bonus per station boundary for a coupling gap, in evidence units.
+
+    How far the evidence dips at the boundary below the bodies on both sides (within
+    3 m): ballast showing between two bodies.
     """
     w = max(2, int(round(3.0 / step)))
     zz = np.concatenate([z[:1], z])  # boundary i sits before station i
@@ -786,19 +776,34 @@ def _track_vehicles(
     ev: StationEvidence,
     site: Site,
     coarse: bool,
+    static: np.ndarray | None = None,
 ) -> tuple[list[Vehicle], list[np.ndarray]]:
     priors = site.vehicles
     step = obs.frame.step_m
+    if static is not None and static.shape == ev.observed.shape:
+        # Under a roof or a structure that never changes the track cannot be seen.
+        ev = StationEvidence(ev.z, ev.observed & ~static, ev.colour, ev.shape, ev.cut)
     # Unobserved stations are mildly against a body, so vehicles are not invented in
     # nodata, yet one cut by a swath edge can still be completed from its seen part.
     e = np.where(ev.observed, ev.z - Z_THRESHOLD, -0.5)
-    cut = ev.cut if ev.cut is not None else 0.0
-    segs = segment_track(e, step, priors, cut=cut + _cut_bonus(ev.z, step))
+    cut = (ev.cut if ev.cut is not None else 0.0) + _cut_bonus(ev.z, step)
+    # No gap evidence where nothing is seen on either side of a boundary.
+    seen_b = np.concatenate([[False], ev.observed]) | np.concatenate([ev.observed, [False]])
+    segs = segment_track(e, step, priors, cut=np.where(seen_b, cut, 0.0))
     s_start = obs.frame.s_m[0] - step / 2
     vehicles = []
+    trim = max(1, int(round(1.0 / step)))
     for a, b in segs:
+        # The coupling gap between two bodies belongs to neither: drop weak end stations.
+        for _ in range(trim):
+            if b - a > 2 * trim and ev.observed[a] and ev.z[a] < Z_THRESHOLD:
+                a += 1
+            if b - a > 2 * trim and ev.observed[b - 1] and ev.z[b - 1] < Z_THRESHOLD:
+                b -= 1
         length = (b - a) * step
         share = float(ev.observed[a:b].mean())
+        if share == 0:
+            continue
         zin = ev.z[a:b][ev.observed[a:b]]
         strength = float(np.median(zin)) if zin.size else 0.0
         conf = 1.0 / (1.0 + math.exp(-(strength - Z_THRESHOLD) * 1.5))
@@ -943,6 +948,14 @@ def analyse_scene(
         q = assess(data, bands, valid, grid, [], aoi, site.quality)
         n = None if q.status in ("obscured", "no_coverage") else 0
         return SceneAnalysis((), q, n, n, n, {t: 0 for t in VEHICLE_TYPES}, Polygon())
+    # Co-registration leaves a few tenths of a metre; the strip features (rails at
+    # 0.78 m, body edges at 1.6 m) need the centre line to a tenth. Each track is moved
+    # sideways onto the symmetry axis of its profile in this very scene.
+    from railwatch.align import centre_tracks
+
+    if RECENTRE_M > 0:
+        gray = data[gray_bands(bands)].mean(axis=0)
+        tracks = centre_tracks(gray, valid, grid, tracks, max_offset_m=RECENTRE_M)
     obs = observe_tracks(data, bands, valid, grid, tracks, aoi, background=background)
     quality = quality_from_observations(obs, site.quality)
     unobserved = _unobserved(obs, site.vehicles.width_m)
@@ -955,7 +968,8 @@ def analyse_scene(
     vehicles: list[Vehicle] = []
     dists: list[np.ndarray] = []
     for o, ev in zip(obs, evidence, strict=True):
-        v, d = _track_vehicles(o, ev, site, coarse)
+        static = None if background is None else background.static.get(o.track.track_id)
+        v, d = _track_vehicles(o, ev, site, coarse, static)
         vehicles.extend(v)
         dists.extend(d)
     counted = [v for v in vehicles if v.counted]
@@ -1002,6 +1016,7 @@ def learn_background(
     aoi = box(*grid.bounds)
     acc: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
     tex: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
+    busy: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
     step = 0.25
     used = 0
     for data, bands, valid in scenes:
@@ -1016,10 +1031,13 @@ def learn_background(
         for o, ev in zip(obs, station_evidence(obs), strict=True):
             empty = ev.observed & (ev.z < 0.5 * Z_THRESHOLD)
             acc[o.track.track_id].append(np.where(empty[None], ev.shape, np.nan).astype(np.float32))
+            busy[o.track.track_id].append(
+                np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
+            )
             tex[o.track.track_id].append(np.where(o.observed & ~o.snow, o.texture, np.nan))
     if used < 3:
         return None
-    shapes, support, texture = {}, {}, {}
+    shapes, support, texture, static = {}, {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for tid, stack_list in acc.items():
@@ -1031,4 +1049,8 @@ def learn_background(
             shapes[tid] = _unit(np.nan_to_num(med, nan=0.0)) * np.where(sup > 0, 1.0, np.nan)
             support[tid] = sup
             texture[tid] = np.nanmedian(np.stack(tex[tid]), axis=0)
-    return Background(shapes, support, texture, used, float(step))
+            b = np.stack(busy[tid])
+            seen_n = np.isfinite(b).sum(axis=0)
+            share = np.nansum(b, axis=0) / np.maximum(seen_n, 1)
+            static[tid] = (seen_n >= MIN_STATIC_DATES) & (share >= STATIC_SHARE)
+    return Background(shapes, support, texture, used, float(step), static)

@@ -88,6 +88,9 @@ class StackProducts:
     background: Any
     n_acquisitions: int
     """How many acquisitions the products were built from."""
+    shifts: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Shift (pixels) of each acquisition the stack was built from, by id: solved jointly
+    over the stack, better than registering one scene to the reference alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +284,9 @@ def process_acquisition(
         if isinstance(got, Rejection):
             return got
         scene = got
-    if products.n_acquisitions > 1:
+    if acq.id in products.shifts:
+        shift = products.shifts[acq.id]
+    elif products.n_acquisitions > 1:
         shift = align_mod.estimate_shift(
             products.reference,
             scene.gray(),
@@ -431,11 +436,25 @@ def build_stack(
         return None, scenes, rejected
     ordered = list(scenes.values())
     shifts, ref, ref_valid = align_scenes(ordered)
-    aligned = [_shift_scene(s, sh) for s, sh in zip(ordered, shifts, strict=True)]
     site_lines = tracks_in_grid(site, grid)
     if site_lines:
-        tracks = tracks_from_lines(site_lines)
-    else:
+        # The stack is centred on the mean georeferencing of its scenes; surveyed track
+        # lines are true positions. Register the stack to them, so every scene lands on
+        # its tracks however biased the provider's georeferencing.
+        template = align_mod.track_template(
+            (grid.height, grid.width), grid.transform, [ln for _, ln in site_lines]
+        )
+        delta = align_mod.estimate_shift(
+            template, ref, valid=ref_valid, max_shift_px=_max_shift_px(grid)
+        )
+        logger.info(
+            "stack registered to the site tracks: %.2f m", math.hypot(*delta) * grid.resolution_m
+        )
+        shifts = [(dy + delta[0], dx + delta[1]) for dy, dx in shifts]
+        ref, ref_valid = align_mod.apply_shift(ref, ref_valid, delta)
+        tracks = align_mod.centre_tracks(ref, ref_valid, grid, tracks_from_lines(site_lines))
+    aligned = [_shift_scene(s, sh) for s, sh in zip(ordered, shifts, strict=True)]
+    if not site_lines:
         tracks = extract_tracks(
             [s.gray() for s in aligned],
             [s.valid & inside for s in aligned],
@@ -454,6 +473,10 @@ def build_stack(
         tracks_source="site" if site_lines else "extracted",
         background=background,
         n_acquisitions=len(aligned),
+        shifts={
+            a_id: (float(sh[0]), float(sh[1]))
+            for a_id, sh in zip(scenes.keys(), shifts, strict=True)
+        },
     )
     return products, scenes, rejected
 

@@ -55,6 +55,9 @@ Clear-air strips show about 0.02-0.2 (rails on ballast, a car and its shadow).""
 BRIGHT = 0.45
 """Mean reflectance above which a flat strip is cloud rather than dark shadow."""
 
+CLOUD_EDGE_M = 12.0
+"""Track length either side of a detected cloud also treated as cloud (soft edges)."""
+
 HAZE_RATIO = 0.3
 """With a background model: texture below this share of the clear-scene texture is haze."""
 
@@ -220,6 +223,11 @@ def observe_tracks(
         for a, b in _runs(cand):
             if b - a >= min_run:
                 cloud[a:b] = True
+        # Cloud edges are soft: thin, semi-transparent cloud around a detected core
+        # brightens and flattens the track without meeting the core's test.
+        if cloud.any():
+            edge = max(1, int(round(CLOUD_EDGE_M / step)))
+            cloud = ndi.binary_dilation(cloud, iterations=edge) & st_valid
         snow = st_valid & ~cloud & (bri_s > 0.7)
         out.append(
             TrackObservation(
