@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from affine import Affine
 from shapely.geometry import LineString
 
@@ -24,28 +25,79 @@ def test_tracks_from_lines_drops_degenerate():
     assert [t.track_id for t in out] == ["A"]
 
 
-def test_extract_straight_and_curved_tracks():
-    g = make_grid(300, 120)
-    lines = [straight_line(g, 22), arc_line(g, radius_m=350, y_m=34)]
-    scenes = [
-        render(g, lines, train(0, 15, [13.92] * 2), seed=1),
-        render(g, lines, train(1, 70, [12.02] * 2), seed=2),
-        render(g, lines, [], seed=3),
-    ]
+def _extract(scenes):
     aoi = scenes[0].aoi
-    tracks = extract_tracks([s.gray for s in scenes], [s.valid for s in scenes], g, aoi)
-    assert [t.track_id for t in tracks] == ["T1", "T2"]
-    truth = [ln.intersection(aoi) for ln in lines]
-    # T1 is the left-hand line looking along the tracks (eastwards): the northern curve.
-    assert tracks[0].line.hausdorff_distance(truth[1]) < 1.0
-    assert tracks[1].line.hausdorff_distance(truth[0]) < 1.0
+    return extract_tracks([s.gray for s in scenes], [s.valid for s in scenes], scenes[0].grid, aoi)
 
 
-def test_extract_from_one_image():
-    g = make_grid(300, 100)
-    lines = [straight_line(g, 20), straight_line(g, 25.3)]
+def test_two_parallel_tracks_5m_apart():
+    g = make_grid(240, 80)
+    lines = [straight_line(g, 17.5), straight_line(g, 22.5)]
     sc = render(g, lines, [], seed=4)
-    tracks = extract_tracks([sc.gray], [sc.valid], g, sc.aoi)
+    tracks = _extract([sc])
     assert len(tracks) == 2
+    # T1 is the left-hand line looking along the tracks (eastwards): the northern one.
     for t, ln in zip(tracks, lines[::-1], strict=True):
-        assert t.line.hausdorff_distance(ln.intersection(sc.aoi)) < 1.0
+        assert t.line.hausdorff_distance(ln.intersection(sc.aoi)) < 0.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: traced curve ends ~2.5 m short of / off the truth near the AOI edge",
+)
+def test_curved_track_radius_200m_gives_one_line():
+    g = make_grid(240, 100)
+    line = arc_line(g, radius_m=200, y_m=35)
+    scenes = [render(g, [line], [], seed=s) for s in (1, 2, 3)]
+    tracks = _extract(scenes)
+    assert len(tracks) == 1
+    assert tracks[0].line.hausdorff_distance(line.intersection(scenes[0].aoi)) < 1.0
+
+
+@pytest.mark.xfail(
+    strict=True, reason="known gap: single image: car-body bridging locks onto the wrong strip"
+)
+def test_long_train_in_one_image_does_not_split_the_track():
+    g = make_grid(300, 60)  # 150 m x 30 m; 146 m of track inside the AOI
+    line = straight_line(g, 15)
+    cars = train(0, 30, [13.92] * 6, gap_m=0.8)  # 84 m: about 60 % of the track
+    sc = render(g, [line], cars, seed=5)
+    tracks = _extract([sc])
+    assert len(tracks) == 1
+    assert tracks[0].line.hausdorff_distance(line.intersection(sc.aoi)) < 1.0
+
+
+@pytest.mark.xfail(
+    strict=True, reason="known gap: through line drifts 1.6 m towards the branch at the turnout"
+)
+def test_turnout_gives_through_track_and_branch():
+    g = make_grid(300, 80)
+    minx, miny, maxx, _ = g.bounds
+    through = straight_line(g, 15)
+    # The branch leaves the through track at x = 40 m at 1:6 and runs on 5.3 m beside it.
+    bx = minx + 40.0
+    branch = LineString([(bx, miny + 15), (bx + 6 * 5.3, miny + 20.3), (maxx + 5.0, miny + 20.3)])
+    scenes = [render(g, [through, branch], [], seed=s) for s in (1, 2, 3)]
+    tracks = _extract(scenes)
+    assert len(tracks) == 2
+    aoi = scenes[0].aoi
+    lines = sorted((t.line for t in tracks), key=lambda ln: ln.centroid.y)
+    assert lines[0].hausdorff_distance(through.intersection(aoi)) < 1.0
+    assert lines[1].distance(branch.interpolate(60.0)) < 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a fence and its shadow 1 m apart pass the rail-pair test",
+)
+def test_road_and_fence_give_no_track():
+    g = make_grid(240, 80)
+    sc = render(g, [], [], seed=6)
+    h, w = g.shape
+    img = sc.data
+    rows = np.arange(h)[:, None] * np.ones((1, w))
+    img[:, (rows >= 20) & (rows < 32)] = 0.75  # 6 m wide bright road
+    img[:, (rows >= 55) & (rows < 56)] *= 0.7  # a fence: one thin dark line
+    img[:, (rows >= 57) & (rows < 58)] *= 0.8  # and its shadow 1 m beside it
+    tracks = extract_tracks([sc.gray], [sc.valid], g, sc.aoi)
+    assert tracks == []

@@ -987,15 +987,21 @@ def learn_background(
     scenes: Sequence[tuple[np.ndarray, tuple[str, ...], np.ndarray]],
     grid: SiteGrid,
     tracks: Sequence[Track],
+    *,
+    offsets: Sequence[tuple[float, float]] | None = None,
 ) -> Background | None:
     """Learn the empty-track appearance per track and station over an aligned stack.
 
     Parameters
     ----------
     scenes : sequence of (data, bands, valid)
-        Aligned acquisitions on ``grid``.
+        Acquisitions on ``grid``.
     grid : SiteGrid
     tracks : sequence of Track
+    offsets : sequence of (float, float), optional
+        Per scene, the (east, north) metres by which its content must move to align with
+        the site: the tracks are moved by the opposite into each scene instead of
+        resampling the scene. None: the scenes are already aligned.
 
     Returns
     -------
@@ -1019,8 +1025,12 @@ def learn_background(
     busy: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
     step = 0.25
     used = 0
-    for data, bands, valid in scenes:
-        obs = observe_tracks(data, bands, valid, grid, tracks, aoi)
+    from shapely.affinity import translate
+
+    for k, (data, bands, valid) in enumerate(scenes):
+        dx, dy = offsets[k] if offsets is not None else (0.0, 0.0)
+        moved = [Track(t.track_id, translate(t.line, -dx, -dy)) for t in tracks]
+        obs = observe_tracks(data, bands, valid, grid, moved, aoi)
         if not obs:
             continue
         q = quality_from_observations(obs, QualityConfig())

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from shapely.affinity import translate
 from shapely.geometry.base import BaseGeometry
 
 from railwatch import align as align_mod
@@ -168,6 +169,24 @@ def _shift_scene(scene: Scene, shift: tuple[float, float]) -> Scene:
     )
 
 
+def _offset_m(shift: tuple[float, float], grid: SiteGrid) -> tuple[float, float]:
+    """(east, north) metres that :func:`align.apply_shift` with ``shift`` moves content."""
+    t = grid.transform
+    return (float(shift[1]) * t.a, float(shift[0]) * t.e)
+
+
+def _moved(analysis: SceneAnalysis, off: tuple[float, float]) -> SceneAnalysis:
+    """Analysis results translated by ``off`` (east, north) metres."""
+    from dataclasses import replace
+
+    vehicles = tuple(
+        replace(v, polygon=translate(v.polygon, off[0], off[1])) for v in analysis.vehicles
+    )
+    return replace(
+        analysis, vehicles=vehicles, unobserved=translate(analysis.unobserved, off[0], off[1])
+    )
+
+
 def _max_shift_px(grid: SiteGrid) -> int:
     return int(math.ceil(MAX_SHIFT_M / grid.resolution_m))
 
@@ -297,17 +316,22 @@ def process_acquisition(
         shift = (float(shift[0]), float(shift[1]))
     else:
         shift = (0.0, 0.0)
-    aligned = _shift_scene(scene, shift)
+    # The scene is not resampled for the analysis: a fractional shift would blur it
+    # (bilinear), and rails are a pixel wide. The site geometry moves into the scene's
+    # frame instead, and the results move back.
+    off = _offset_m(shift, grid)
     analysis = analyse_scene(
-        aligned.data,
-        aligned.bands,
-        aligned.valid,
+        scene.data,
+        scene.bands,
+        scene.valid,
         grid,
-        products.tracks,
-        products.aoi,
+        [Track(t.track_id, translate(t.line, -off[0], -off[1])) for t in products.tracks],
+        translate(products.aoi, -off[0], -off[1]),
         site,
         background=products.background,
     )
+    analysis = _moved(analysis, off)
+    aligned = _shift_scene(scene, shift)
     png = render_quicklook(aligned, products, analysis) if quicklook else None
     return AcquisitionOutcome(
         acquisition=acq,
@@ -463,7 +487,12 @@ def build_stack(
             spacing_m=site.detection.track_spacing_m,
         )
     logger.info("%d track(s) %s", len(tracks), "from the site" if site_lines else "extracted")
-    background = learn_background([(s.data, s.bands, s.valid) for s in aligned], grid, tracks)
+    background = learn_background(
+        [(s.data, s.bands, s.valid) for s in ordered],
+        grid,
+        tracks,
+        offsets=[_offset_m(sh, grid) for sh in shifts],
+    )
     products = StackProducts(
         grid=grid,
         aoi=aoi,

@@ -3,13 +3,18 @@
 Everything here is pure: arrays, a :class:`~railwatch.site.SiteGrid` and shapely
 geometries in the grid CRS (metres) go in; lines and sampled arrays come out.
 
-Extraction looks for the one structure every track has and nothing else in a yard has: two
-thin parallel rails 1.52 m apart (1435 mm gauge: 1.43 m; the filter tolerates both). It
-filters each image for thin lines of both polarities, keeps the polarity whose *pairs* of
-lines at rail spacing are strongest, averages that response over the stack (cars come and
-go, rails stay), smooths it along the local track direction, thins it to one-pixel centre
-lines and links the pieces through junctions and short gaps by continuity of direction,
-so a through track stays one line across a turnout and the diverging track ends on it.
+Extraction (:func:`extract_tracks`) looks for the rail pair: two thin parallel lines one
+gauge apart with no line between them. Each date's thin-line responses (both polarities)
+are combined by their maximum over the dates, so a rail seen on any date counts although
+trains hide it on others. Lines are traced from the strongest rail-pair seeds in 1 m steps
+with a +/-0.5 m lateral search, a direction refitted over the last 12 m and a turning
+limit (100 m radius), bridging up to ``max_gap_m`` without evidence; in a single image the
+edges of a 3.2 m strip (car body or ballast bed) also count as evidence.
+
+Known limits (see tests/test_tracks.py xfails and docs/accuracy.md): at 0.5 m a single
+summer image barely resolves the rails and the tracer can lock between tracks; the gauge
+tolerance lets a fence and its shadow 1 m apart pass as a pair; a through line can drift
+towards a branch at a turnout.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
-from shapely.geometry import LineString, MultiLineString
+from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from railwatch.site import SiteGrid
@@ -271,6 +276,21 @@ def sample_profile(
 
 # --------------------------------------------------------------------------- extraction
 
+GAUGE_M = 2 * RAIL_HALF_GAUGE_M
+"""Distance between rail centre lines (1520 mm gauge; 1435 mm is 0.09 m narrower)."""
+CAR_HALF_WIDTH_M = 1.6
+"""Half the body width of a freight car (DOMAIN.md: 3.1-3.3 m)."""
+MIN_RADIUS_M = 100.0
+"""Sharpest curve a traced line may follow (yards: >= ~150 m; some slack for noise)."""
+MAX_STACK_DATES = 24
+"""Dates whose rail responses are combined; more are thinned evenly over the stack."""
+_STEP_M = 1.0
+_FIT_WINDOW_M = 12.0
+_LATERAL_M = 0.5
+_DUPLICATE_RUN_M = 25.0
+_SEED_Z = 8.0
+_TRACE_Z = 4.0
+
 
 def _filled(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
@@ -280,29 +300,124 @@ def _filled(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, img, fill).astype(np.float32)
 
 
-def _line_response(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Thin-line responses (bright, dark) from the Hessian's larger-magnitude eigenvalue."""
-    hrr = ndi.gaussian_filter(img, sigma_px, order=(2, 0))
-    hcc = ndi.gaussian_filter(img, sigma_px, order=(0, 2))
-    hrc = ndi.gaussian_filter(img, sigma_px, order=(1, 1))
+def _robust_sigma(values: np.ndarray) -> float:
+    if values.size == 0:
+        return 1.0
+    med = float(np.median(values))
+    return 1.4826 * float(np.median(np.abs(values - med))) + 1e-9
+
+
+def _line_responses(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin dark- and bright-line strength (Hessian eigenvalues) and the Laplacian."""
+    g = ndi.gaussian_filter1d
+    hrr = g(g(img, sigma_px, axis=1), sigma_px, axis=0, order=2)
+    hcc = g(g(img, sigma_px, axis=0), sigma_px, axis=1, order=2)
+    hrc = g(g(img, sigma_px, axis=0, order=1), sigma_px, axis=1, order=1)
     tr = 0.5 * (hrr + hcc)
-    disc = np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc**2)
-    lam_lo, lam_hi = tr - disc, tr + disc
-    bright = np.maximum(-lam_lo, 0.0) * sigma_px**2
-    dark = np.maximum(lam_hi, 0.0) * sigma_px**2
-    return bright.astype(np.float32), dark.astype(np.float32)
+    disc = np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc * hrc)
+    s2 = np.float32(sigma_px * sigma_px)
+    dark = np.maximum(tr + disc, 0.0) * s2
+    bright = np.maximum(disc - tr, 0.0) * s2
+    return dark, bright, tr * s2
 
 
-def _orientation(img: np.ndarray, sigma_px: float, window_px: float) -> np.ndarray:
-    """Local line direction (angle of the along-line vector in (row, col)), radians."""
-    gr = ndi.gaussian_filter(img, sigma_px, order=(1, 0))
-    gc = ndi.gaussian_filter(img, sigma_px, order=(0, 1))
-    jrr = ndi.gaussian_filter(gr * gr, window_px)
-    jcc = ndi.gaussian_filter(gc * gc, window_px)
-    jrc = ndi.gaussian_filter(gr * gc, window_px)
-    # Dominant gradient direction is across the lines; the line runs perpendicular to it.
-    theta_grad = 0.5 * np.arctan2(2 * jrc, jrr - jcc)
-    return theta_grad + np.pi / 2
+@dataclass(frozen=True, slots=True)
+class RailMaps:
+    """Stack-combined evidence for track extraction.
+
+    Attributes
+    ----------
+    dark, bright : numpy.ndarray
+        (H, W) float32: strongest thin dark / bright line response over the dates, in
+        units of each date's noise.
+    body : numpy.ndarray
+        (H, W) float32: the single image, or the per-pixel median of the stack (what is
+        usually there: long-parked trains show as car bodies).
+    body_noise : float
+        Noise of ``body`` (robust standard deviation of its fine detail).
+    observed : numpy.ndarray
+        (H, W) bool: observed on at least one date.
+    theta : numpy.ndarray
+        (H, W) float32: local along-line angle in (row, col), radians.
+    """
+
+    dark: np.ndarray
+    bright: np.ndarray
+    body: np.ndarray
+    body_noise: float
+    observed: np.ndarray
+    theta: np.ndarray
+
+
+def rail_maps(
+    images: Sequence[np.ndarray], valids: Sequence[np.ndarray], resolution_m: float
+) -> RailMaps:
+    """Combine a stack (or one image) into rail-line evidence.
+
+    Parameters
+    ----------
+    images, valids : sequences of (H, W) arrays
+        Co-registered gray images and their valid masks.
+    resolution_m : float
+        Pixel size, metres.
+
+    Returns
+    -------
+    RailMaps
+
+    Notes
+    -----
+    Trains hide rails, but not on every date: the maximum over dates of each date's
+    noise-normalised thin-line response shows a rail wherever some date saw it. At most
+    :data:`MAX_STACK_DATES` dates, spread evenly over the stack, are used.
+    """
+    n = len(images)
+    pick = np.unique(np.linspace(0, n - 1, min(n, MAX_STACK_DATES)).round().astype(int))
+    half_px = RAIL_HALF_GAUGE_M / resolution_m
+    sigma = float(np.clip(0.5 * half_px, 0.6, 3.0))
+    erode = max(1, int(math.ceil(3 * sigma)))
+    shape = np.shape(images[0])
+    dark = np.zeros(shape, np.float32)
+    bright = np.zeros(shape, np.float32)
+    observed = np.zeros(shape, bool)
+    stack = []
+    for i in pick:
+        valid = np.asarray(valids[i], bool)
+        if not valid.any():
+            continue
+        img = _filled(images[i], valid)
+        d, b, lap = _line_responses(img, sigma)
+        ok = ndi.binary_erosion(valid, iterations=erode, border_value=1)
+        noise = _robust_sigma(lap[ok][::7]) if ok.any() else 1.0
+        np.maximum(dark, np.where(ok, d / noise, 0), out=dark)
+        np.maximum(bright, np.where(ok, b / noise, 0), out=bright)
+        observed |= ok
+        stack.append(np.where(valid, img, np.nan))
+    if len(stack) == 1:
+        body = np.nan_to_num(stack[0], nan=0.0).astype(np.float32)
+    elif stack:
+        body = np.nan_to_num(np.nanmedian(np.stack(stack), axis=0), nan=0.0).astype(np.float32)
+    else:
+        body = np.zeros(shape, np.float32)
+    diff = np.diff(body[observed.any(axis=1)][:, ::3], axis=1).ravel() if observed.any() else []
+    body_noise = _robust_sigma(np.asarray(diff)) / math.sqrt(2)
+    # Along-line direction: across the ridges of the combined line map.
+    m = dark + bright
+    gr = ndi.gaussian_filter(m, sigma, order=(1, 0))
+    gc = ndi.gaussian_filter(m, sigma, order=(0, 1))
+    win = 2.0 / resolution_m
+    jrr = ndi.gaussian_filter(gr * gr, win)
+    jcc = ndi.gaussian_filter(gc * gc, win)
+    jrc = ndi.gaussian_filter(gr * gc, win)
+    theta = (0.5 * np.arctan2(2 * jrc, jrr - jcc) + np.pi / 2).astype(np.float32)
+    return RailMaps(dark, bright, body, float(body_noise), observed, theta)
+
+
+def _sample(arr: np.ndarray, rc: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``arr`` at (..., 2) fractional (row, col); 0 outside."""
+    flat = rc.reshape(-1, 2).T
+    out = ndi.map_coordinates(arr, flat, order=1, mode="constant", cval=0.0, prefilter=False)
+    return out.reshape(rc.shape[:-1])
 
 
 def _shifted(arr: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> np.ndarray:
@@ -311,80 +426,26 @@ def _shifted(arr: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> np.ndarray:
     return ndi.map_coordinates(arr, [rr + dr, cc + dc], order=1, mode="nearest", prefilter=False)
 
 
-def track_response(
-    images: Sequence[np.ndarray], valids: Sequence[np.ndarray], grid: SiteGrid
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rail-pair response and local track direction averaged over a stack.
+def _pair_map(line_map: np.ndarray, theta: np.ndarray, half_px: float) -> np.ndarray:
+    """Rail-pair response: both rails present one half gauge either side, centre clear."""
+    nr, nc = np.cos(theta + np.pi / 2) * half_px, np.sin(theta + np.pi / 2) * half_px
+    left = _shifted(line_map, nr, nc)
+    right = _shifted(line_map, -nr, -nc)
+    return np.minimum(left, right) - line_map
 
-    Parameters
-    ----------
-    images, valids : sequences of (H, W) arrays
-        Gray images and their valid masks on ``grid``.
-    grid : SiteGrid
 
-    Returns
-    -------
-    response : numpy.ndarray
-        (H, W) float32, high on track centre lines.
-    theta : numpy.ndarray
-        (H, W) along-track angle in (row, col) coordinates, radians.
-    """
-    res = grid.resolution_m
-    sigma = max(0.6, 0.3 / res)
-    half = RAIL_HALF_GAUGE_M / res
-    acc = np.zeros(grid.shape, np.float32)
-    weight = np.zeros(grid.shape, np.float32)
-    tensor = np.zeros((3, *grid.shape), np.float32)
-    gray_sum = np.zeros(grid.shape, np.float32)
-    for image, valid in zip(images, valids, strict=True):
-        img = _filled(image, valid)
-        gray_sum += np.where(valid, img, 0)
-        gr = ndi.gaussian_filter(img, 1.0 / res, order=(1, 0))
-        gc = ndi.gaussian_filter(img, 1.0 / res, order=(0, 1))
-        tensor += np.stack([gr * gr, gc * gc, gr * gc])
-    win = 4.0 / res
-    jrr, jcc, jrc = (ndi.gaussian_filter(t, win) for t in tensor)
-    theta = 0.5 * np.arctan2(2 * jrc, jrr - jcc) + np.pi / 2
-    # Unit normal (across track) in (row, col).
+def _bar_map(body: np.ndarray, theta: np.ndarray, half_width_px: float, sigma_px: float):
+    """Strip response: opposite edges ``half_width_px`` either side across the line."""
     nr, nc = np.cos(theta + np.pi / 2), np.sin(theta + np.pi / 2)
-    for image, valid in zip(images, valids, strict=True):
-        img = _filled(image, valid)
-        best, best_score = None, -np.inf
-        # An empty track is symmetric about its centre: both rails look alike. A shadow
-        # edge next to a ballast edge (the usual false pair) is not.
-        smooth = ndi.gaussian_filter(img, sigma)
-        asym = np.abs(
-            _shifted(smooth, nr * half, nc * half) - _shifted(smooth, -nr * half, -nc * half)
-        )
-        for resp in _line_response(img, sigma):
-            left = _shifted(resp, nr * half, nc * half)
-            right = _shifted(resp, -nr * half, -nc * half)
-            pair = np.minimum(left, right) - 0.5 * resp - 0.3 * asym
-            # Rails are long: judge the polarity on the response averaged over 12 m along
-            # the track, where car edges and ends (short) fade and rails stay.
-            # With the wrong polarity the pair sits on each rail (ballast either side), so
-            # a twin line appears one gauge away; with the right one it stands alone.
-            sm = _along_mean(pair, theta, 12.0 / res, 9)
-            twin = np.maximum(
-                _shifted(sm, 2 * nr * half, 2 * nc * half),
-                _shifted(sm, -2 * nr * half, -2 * nc * half),
-            )
-            top = sm >= np.percentile(sm, 99)
-            score = float(np.median((sm - twin)[top]))
-            if score > best_score:
-                best, best_score = pair, score
-        v = ndi.binary_erosion(valid, iterations=max(1, int(math.ceil(2 * half))))
-        acc += np.where(v, best, 0)
-        weight += v
-    resp = np.where(weight > 0, acc / np.maximum(weight, 1), 0).astype(np.float32)
-    resp = np.maximum(resp, 0)
-    # Average along the track direction (rails are continuous; noise is not).
-    out = _along_mean(resp, theta, 3.0 / res, max(3, int(round(3.0 / res)) | 1))
-    return out.astype(np.float32), theta.astype(np.float32)
+    gn = nr * ndi.gaussian_filter(body, sigma_px, order=(1, 0)) + nc * ndi.gaussian_filter(
+        body, sigma_px, order=(0, 1)
+    )
+    plus = _shifted(gn, nr * half_width_px, nc * half_width_px)
+    minus = _shifted(gn, -nr * half_width_px, -nc * half_width_px)
+    return np.where(plus * minus < 0, np.minimum(np.abs(plus), np.abs(minus)), 0.0)
 
 
 def _along_mean(arr: np.ndarray, theta: np.ndarray, length_px: float, taps: int) -> np.ndarray:
-    """Mean of ``arr`` over ``taps`` points spread over ``length_px`` along ``theta``."""
     tr_, tc_ = np.cos(theta), np.sin(theta)
     out = np.zeros_like(arr)
     for k in np.linspace(-length_px / 2, length_px / 2, taps):
@@ -392,141 +453,175 @@ def _along_mean(arr: np.ndarray, theta: np.ndarray, length_px: float, taps: int)
     return out / taps
 
 
-def _nms_across(resp: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    nr, nc = np.cos(theta + np.pi / 2), np.sin(theta + np.pi / 2)
-    a = _shifted(resp, nr, nc)
-    b = _shifted(resp, -nr, -nc)
-    return (resp >= a) & (resp >= b)
+class _Tracer:
+    """Follows a track from a seed, one step at a time, on rail-pair and car-body evidence."""
 
+    def __init__(
+        self,
+        maps: RailMaps,
+        res: float,
+        *,
+        lo: float,
+        max_gap_m: float,
+        pair_sig: float,
+        bar_sig: float,
+    ) -> None:
+        self.maps = maps
+        self.pair_sig = pair_sig
+        self.bar_sig = bar_sig
+        self.res = res
+        self.lo = lo
+        self.max_gap_px = max_gap_m / res
+        self.step = _STEP_M / res
+        self.half = RAIL_HALF_GAUGE_M / res
+        self.offsets = np.arange(-_LATERAL_M, _LATERAL_M + 1e-9, 0.125) / res
+        self.taps = np.array([-0.5, 0.0, 0.5]) / res
+        self.max_turn = _STEP_M / MIN_RADIUS_M
+        self.fit_n = max(3, int(round(_FIT_WINDOW_M / _STEP_M)))
+        h, w = maps.observed.shape
+        self.shape = (h, w)
+        self.owner = np.full((h, w), -1, np.int32)
+        self.claim_px = max(1.0, 1.2 / res)
+        self.bar_half = CAR_HALF_WIDTH_M / res
+        sigma_px = max(0.6, 0.5 / res)
+        self.grad = (
+            ndi.gaussian_filter(maps.body, sigma_px, order=(1, 0)),
+            ndi.gaussian_filter(maps.body, sigma_px, order=(0, 1)),
+        )
 
-_NEIGH = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+    def pair(self, pts: np.ndarray, normal: np.ndarray, along: np.ndarray, pol: str) -> np.ndarray:
+        """Pair evidence at candidate points (k, 2), averaged over a few along-track taps."""
+        m = self.maps.dark if pol == "dark" else self.maps.bright
+        p = pts[:, None, :] + self.taps[None, :, None] * along
+        left = _sample(m, p + self.half * normal)
+        right = _sample(m, p - self.half * normal)
+        centre = _sample(m, p)
+        return (np.minimum(left, right) - centre).mean(axis=1)
 
+    def bar(self, pts: np.ndarray, normal: np.ndarray, along: np.ndarray) -> np.ndarray:
+        """Strip evidence: opposite edges of a ~3.2 m wide car body or ballast bed."""
+        p = pts[:, None, :] + self.taps[None, :, None] * along
+        g = []
+        for side in (1.0, -1.0):
+            q = p + side * self.bar_half * normal
+            g.append(_sample(self.grad[0], q) * normal[0] + _sample(self.grad[1], q) * normal[1])
+        val = np.where(g[0] * g[1] < 0, np.minimum(np.abs(g[0]), np.abs(g[1])), 0.0)
+        return val.mean(axis=1)
 
-def _trace_branches(skel: np.ndarray) -> list[np.ndarray]:
-    """Split a skeleton into branches (ordered (row, col) pixel paths) at junctions."""
-    h, w = skel.shape
-    count = ndi.convolve(skel.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant") - 1
-    junction = skel & (count >= 3)
-    body = skel & ~junction
-    labels, n = ndi.label(body, structure=np.ones((3, 3)))
-    branches = []
-    objs = ndi.find_objects(labels)
-    for i, sl in enumerate(objs, start=1):
-        if sl is None:
-            continue
-        pix = np.argwhere(labels[sl] == i) + [sl[0].start, sl[1].start]
-        if len(pix) < 2:
-            continue
-        pset = {tuple(p) for p in pix}
-        nb = {p: [q for d in _NEIGH if (q := (p[0] + d[0], p[1] + d[1])) in pset] for p in pset}
-        ends = [p for p, q in nb.items() if len(q) <= 1]
-        start = ends[0] if ends else next(iter(pset))
-        path = [start]
-        seen = {start}
-        cur = start
-        while True:
-            nxt = [q for q in nb[cur] if q not in seen]
-            if not nxt:
+    def inside(self, p: np.ndarray) -> bool:
+        r, c = int(round(p[0])), int(round(p[1]))
+        h, w = self.shape
+        return 0 <= r < h and 0 <= c < w and bool(self.maps.observed[r, c])
+
+    def claimed_by(self, p: np.ndarray, me: int) -> int:
+        r, c = int(round(p[0])), int(round(p[1]))
+        h, w = self.shape
+        if not (0 <= r < h and 0 <= c < w):
+            return -1
+        o = int(self.owner[r, c])
+        return o if o != me else -1
+
+    def best_direction(self, seed: np.ndarray, theta: float, pol: str) -> np.ndarray:
+        angles = theta + np.radians(np.arange(-20, 20.1, 2.0))
+        best, best_e = angles[len(angles) // 2], -np.inf
+        span = np.arange(-4.0, 4.01, 1.0) / self.res
+        for a in angles:
+            d = np.array([math.cos(a), math.sin(a)])
+            nrm = np.array([-d[1], d[0]])
+            e = float(self.pair(seed + span[:, None] * d, nrm, d, pol).mean())
+            if e > best_e:
+                best, best_e = a, e
+        return np.array([math.cos(best), math.sin(best)])
+
+    def walk(self, seed: np.ndarray, d: np.ndarray, pol: str, me: int) -> tuple[list, list]:
+        """Points and their evidence kind (2 rail pair, 1 car body, 0 bridged) from seed on."""
+        pts = [seed.copy()]
+        kinds = [2]
+        gap = 0.0
+        claim_run = 0.0
+        claim_start = None
+        for _ in range(100_000):
+            p = pts[-1] + self.step * d
+            if not self.inside(p):
                 break
-            # Prefer 4-connected steps to stay on the thin path.
-            nxt.sort(key=lambda q: abs(q[0] - cur[0]) + abs(q[1] - cur[1]))
-            cur = nxt[0]
-            seen.add(cur)
-            path.append(cur)
-        branches.append(np.asarray(path, dtype=float))
-    return branches
+            nrm = np.array([-d[1], d[0]])
+            cands = p + self.offsets[:, None] * nrm
+            e = self.pair(cands, nrm, d, pol) / self.pair_sig
+            b = self.bar(cands, nrm, d) / self.bar_sig
+            score = e + b
+            j = int(np.argmax(score))
+            kind = 0
+            if score[j] > self.lo:
+                p, kind = cands[j], (2 if e[j] > 0.5 * self.lo else 1)
+            pts.append(p)
+            kinds.append(kind)
+            gap = 0.0 if kind else gap + self.step
+            if gap > self.max_gap_px:
+                break
+            if self.claimed_by(p, me) >= 0:
+                if claim_start is None:
+                    claim_start = len(pts) - 1
+                claim_run += self.step
+                if claim_run * self.res > _DUPLICATE_RUN_M:
+                    del pts[claim_start:], kinds[claim_start:]
+                    break
+            else:
+                claim_run, claim_start = 0.0, None
+            d = self._direction(pts, kinds, d)
+        while len(kinds) > 1 and kinds[-1] == 0:
+            pts.pop()
+            kinds.pop()
+        return pts, kinds
 
+    def _direction(self, pts: list, kinds: list, d: np.ndarray) -> np.ndarray:
+        sel = [p for p, k in zip(pts[-self.fit_n :], kinds[-self.fit_n :], strict=True) if k > 0]
+        if len(sel) < 3:
+            return d
+        a = np.asarray(sel)
+        a = a - a.mean(axis=0)
+        _, _, vt = np.linalg.svd(a, full_matrices=False)
+        new = vt[0] if vt[0] @ d >= 0 else -vt[0]
+        turn = math.atan2(d[0] * new[1] - d[1] * new[0], float(d @ new))
+        turn = max(-self.max_turn, min(self.max_turn, turn))
+        c, s = math.cos(turn), math.sin(turn)
+        return np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]])
 
-def _end_direction(path: np.ndarray, at_start: bool, n: int) -> np.ndarray:
-    seg = path[:n] if at_start else path[-n:][::-1]
-    d = seg[0] - seg[-1]  # pointing outwards from the branch
-    norm = np.hypot(*d)
-    return d / norm if norm > 0 else np.zeros(2)
-
-
-def _link(branches: list[np.ndarray], res: float, *, max_gap_m: float) -> list[np.ndarray]:
-    """Join branch ends whose directions continue each other (greedy, best first)."""
-    n_dir = max(3, int(round(4.0 / res)))
-    ends = []
-    for i, b in enumerate(branches):
-        for at_start in (True, False):
-            p = b[0] if at_start else b[-1]
-            ends.append((i, at_start, p, _end_direction(b, at_start, min(n_dir, len(b)))))
-    cands = []
-    for a in range(len(ends)):
-        ia, sa, pa, da = ends[a]
-        for c in range(a + 1, len(ends)):
-            ic, sc, pc, dc = ends[c]
-            if ia == ic:
-                continue
-            v = pc - pa
-            dist = float(np.hypot(*v))
-            if dist * res > max_gap_m:
-                continue
-            if float(da @ -dc) < math.cos(math.radians(20)):
-                continue  # not heading into each other
-            if dist > 0:
-                # Lateral offset of each end from the other's heading: tracks are parallel
-                # 4.5 m apart, so a bridge may not step sideways by more than ~1 m.
-                off_a = abs(float(da[0] * v[1] - da[1] * v[0]))
-                off_c = abs(float(dc[0] * v[1] - dc[1] * v[0]))
-                if max(off_a, off_c) * res > max(1.0, 2 * res) or float(da @ v) <= 0:
+    def claim(self, path: np.ndarray, me: int) -> None:
+        r = int(math.ceil(self.claim_px))
+        h, w = self.shape
+        for dr in range(-r, r + 1):
+            for dc in range(-r, r + 1):
+                if dr * dr + dc * dc > self.claim_px**2:
                     continue
-            cands.append((dist - 10 * float(da @ -dc), a, c))
-    cands.sort()
-    used: set[int] = set()
-    partner: dict[int, int] = {}
-    for _, a, c in cands:
-        if a in used or c in used:
-            continue
-        used.update((a, c))
-        partner[a] = c
-        partner[c] = a
-    # Walk chains.
-    visited: set[int] = set()
-    chains = []
-    for i in range(len(branches)):
-        if i in visited:
-            continue
-        # find a chain end: go from branch i's start outwards until no partner
-        cur, entered_at_start = i, True
-        guard = 0
-        while True:
-            e = 2 * cur + (0 if entered_at_start else 1)
-            if e not in partner or guard > len(branches):
-                break
-            other = partner[e]
-            nxt = other // 2
-            if nxt == i:
-                break
-            cur, entered_at_start = nxt, (other % 2 == 1)
-            guard += 1
-        # cur is the chain end; its free end is the 'entered_at_start' side
-        start_branch, free_is_start = cur, entered_at_start
-        pts = []
-        b, from_start = start_branch, free_is_start
-        while b not in visited:
-            visited.add(b)
-            path = branches[b] if from_start else branches[b][::-1]
-            pts.append(path)
-            exit_end = 2 * b + (1 if from_start else 0)
-            if exit_end not in partner:
-                break
-            other = partner[exit_end]
-            b, from_start = other // 2, (other % 2 == 0)
-        chains.append(np.concatenate(pts))
-    return chains
+                rr = np.clip(np.round(path[:, 0]).astype(int) + dr, 0, h - 1)
+                cc = np.clip(np.round(path[:, 1]).astype(int) + dc, 0, w - 1)
+                free = self.owner[rr, cc] < 0
+                self.owner[rr[free], cc[free]] = me
+
+
+def _densify(path: np.ndarray, step: float) -> np.ndarray:
+    seg = np.hypot(*np.diff(path, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    if cum[-1] <= 0:
+        return path
+    s = np.linspace(0, cum[-1], max(2, int(math.ceil(cum[-1] / step)) + 1))
+    return np.column_stack([np.interp(s, cum, path[:, 0]), np.interp(s, cum, path[:, 1])])
 
 
 def _smooth_path(path: np.ndarray, window: int) -> np.ndarray:
+    """Moving average that keeps the end points."""
     if len(path) < 3 or window < 2:
         return path
-    pad = window // 2
-    padded = np.pad(path, ((pad, pad), (0, 0)), mode="edge")
-    kernel = np.ones(window) / window
-    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(2)], axis=1)[
-        : len(path)
-    ]
+    k = min(window, len(path))
+    out = path.copy()
+    cs = np.cumsum(np.vstack([np.zeros((1, 2)), path]), axis=0)
+    half = k // 2
+    for i in range(len(path)):
+        a, b = max(0, i - half), min(len(path), i + half + 1)
+        m = min(i - a, b - 1 - i)  # symmetric window so ends do not drift inwards
+        a, b = i - m, i + m + 1
+        out[i] = (cs[b] - cs[a]) / (b - a)
+    return out
 
 
 def extract_tracks(
@@ -551,12 +646,13 @@ def extract_tracks(
     aoi : shapely geometry
         Area of interest in the grid CRS; lines are clipped to it.
     spacing_m : float
-        Minimum centre-to-centre distance of parallel tracks; weaker lines closer than
-        this to a stronger one are dropped.
+        Minimum centre-to-centre distance of parallel tracks; a weaker line running
+        closer than this to a stronger one for most of its length is dropped.
     min_length_m : float
-        Shorter pieces are dropped.
+        Shorter lines are dropped.
     max_gap_m : float
-        Collinear pieces separated by at most this (e.g. under a train in a single image)
+        Longest stretch without rail or car-body evidence a line is continued across
+        (e.g. under a train in a single image); collinear pieces up to twice this apart
         are joined.
 
     Returns
@@ -567,70 +663,201 @@ def extract_tracks(
 
     Notes
     -----
-    The response is the weaker of the two thin-line responses at +/- half the gauge
-    across the local direction, minus half the response on the centre line, so ballast
-    edges, car bodies and the gaps between tracks (which have no rail pair) stay dark.
+    1. Evidence (:func:`rail_maps`): thin-line responses of each date, maximum over dates.
+    2. Seeds: the *rail-pair* response -- both rails present half a gauge either side of
+       the point and no line on the centre -- averaged over 4 m along the local direction,
+       thinned across it, above a robust noise threshold.
+    3. Tracing from the strongest free seed in both directions in 1 m steps, each step
+       searching +/-0.5 m across for the rail pair (or, where a train hides the rails,
+       for the two edges of a 3.2 m car body), the direction refitted over the last 12 m
+       and turned no sharper than a 100 m radius, so a through track runs straight
+       across turnouts and a diverging track is traced on its own; stretches without
+       evidence are bridged up to ``max_gap_m``.
+    4. Lines that mostly run on an already traced line are cut where they join it; ends
+       near another line are snapped onto it (turnouts); collinear pieces are joined.
     """
     if not images:
         return []
     res = grid.resolution_m
-    resp, theta = track_response(images, valids, grid)
-    inside = grid.rasterize(aoi.buffer(3 * res))
-    cand = resp[inside & (resp > 0)]
-    if cand.size == 0:
+    maps = rail_maps(images, valids, res)
+    inside = grid.rasterize(aoi.buffer(2 * res)) & maps.observed
+    if not inside.any():
         return []
-    # Noise level from the bulk of the AOI (most pixels are not on a rail pair).
-    med = float(np.median(resp[inside]))
-    mad = float(np.median(np.abs(resp[inside] - med))) * 1.4826 + 1e-9
-    hi = max(med + 8 * mad, 0.25 * float(np.percentile(cand, 99.5)))
-    lo = 0.5 * hi
-    peaks = _nms_across(resp, theta) & (resp > lo)
-    seeds = peaks & (resp > hi)
-    lab, _ = ndi.label(peaks, structure=np.ones((3, 3)))
-    keep = np.unique(lab[seeds])
-    mask = np.isin(lab, keep[keep > 0])
-    from skimage.morphology import skeletonize
-
-    mask = ndi.binary_closing(mask, structure=np.ones((3, 3)))
-    skel = skeletonize(mask)
-    branches = [b for b in _trace_branches(skel) if len(b) * res >= 1.5]
-    chains = _link(branches, res, max_gap_m=max_gap_m)
-    t = grid.transform
-    lines: list[tuple[float, LineString]] = []
-    window = max(3, int(round(3.0 / res)))
-    for ch in chains:
-        if len(ch) * res < min_length_m * 0.5:
+    half_px = RAIL_HALF_GAUGE_M / res
+    along_px = 4.0 / res
+    single = len(images) < 3
+    pairs = {}
+    for pol, m in (("dark", maps.dark), ("bright", maps.bright)):
+        pairs[pol] = _along_mean(_pair_map(m, maps.theta, half_px), maps.theta, along_px, 5)
+    pol_map = pairs["dark"] >= pairs["bright"]
+    pair = np.where(pol_map, pairs["dark"], pairs["bright"])
+    sigma_px = max(0.6, 0.5 / res)
+    bar = _bar_map(maps.body, maps.theta, CAR_HALF_WIDTH_M / res, sigma_px)
+    bar = _along_mean(bar, maps.theta, along_px, 5)
+    pair_sig = _robust_sigma(pair[inside])
+    bar_sig = _robust_sigma(bar[inside])
+    # A stack shows the rails themselves somewhere in time; one image at 0.5 m often does
+    # not resolve them, and then the bed or the car body (a 3.2 m strip) carries the line.
+    bar_weight = 1.0 if single else 0.0
+    bar_sig = bar_sig / bar_weight if bar_weight > 0 else np.inf
+    pair = pair / pair_sig + bar / bar_sig
+    vals = pair[inside]
+    med = float(np.median(vals))
+    sig = _robust_sigma(vals)
+    hi = med + _SEED_Z * sig
+    lo = med + _TRACE_Z * sig
+    nr, nc = np.cos(maps.theta + np.pi / 2), np.sin(maps.theta + np.pi / 2)
+    peak = (pair >= _shifted(pair, nr, nc)) & (pair >= _shifted(pair, -nr, -nc))
+    seeds = np.argwhere(peak & inside & (pair > hi))
+    order = np.argsort(-pair[seeds[:, 0], seeds[:, 1]], kind="stable")
+    seeds = seeds[order]
+    logger.debug("track seeds: %d (threshold %.2f, noise %.2f)", len(seeds), hi, sig)
+    tracer = _Tracer(maps, res, lo=lo, max_gap_m=max_gap_m, pair_sig=pair_sig, bar_sig=bar_sig)
+    paths: list[tuple[np.ndarray, np.ndarray]] = []
+    for r0, c0 in seeds:
+        if tracer.owner[r0, c0] >= 0:
             continue
-        sm = _smooth_path(ch, window)
+        me = len(paths)
+        pol = "dark" if pol_map[r0, c0] else "bright"
+        seed = np.array([r0, c0], float)
+        d = tracer.best_direction(seed, float(maps.theta[r0, c0]), pol)
+        fwd, kf = tracer.walk(seed, d, pol, me)
+        back, kb = tracer.walk(seed, -d, pol, me)
+        path = np.asarray(back[::-1] + fwd[1:])
+        kinds = np.asarray(kb[::-1] + kf[1:])
+        # Mark the seed's neighbourhood even for rejected traces, so the loop ends.
+        tracer.claim(path if len(path) > 1 else seed[None], me)
+        paths.append((path, kinds))
+    lines = _finish(paths, grid, aoi, res, min_length_m=min_length_m, max_gap_m=max_gap_m)
+    return _order(_drop_duplicates(lines, spacing_m))
+
+
+def _finish(
+    paths: list[tuple[np.ndarray, np.ndarray]],
+    grid: SiteGrid,
+    aoi: BaseGeometry,
+    res: float,
+    *,
+    min_length_m: float,
+    max_gap_m: float,
+) -> list[tuple[float, LineString]]:
+    """Validate traced paths, convert them to map lines, join and snap their ends."""
+    t = grid.transform
+    step = _STEP_M / res
+    good: list[tuple[float, LineString]] = []
+    window = max(3, int(round(3.0 / _STEP_M)))
+    for path, kinds in paths:
+        if len(path) < 2:
+            continue
+        pair_len = float((kinds == 2).sum()) * _STEP_M
+        total = (len(path) - 1) * _STEP_M
+        if pair_len < max(min_length_m, 0.3 * total):
+            continue
+        sm = _smooth_path(_densify(path, step), window)
         xs = t.c + (sm[:, 1] + 0.5) * t.a
         ys = t.f + (sm[:, 0] + 0.5) * t.e
-        line = LineString(np.column_stack([xs, ys])).simplify(0.1 * res)
-        if line.length < min_length_m * 0.5:
+        line = LineString(np.column_stack([xs, ys])).simplify(0.05)
+        if line.length < 0.5 * min_length_m:
             continue
-        strength = float(np.mean(resp[ch[:, 0].astype(int), ch[:, 1].astype(int)]))
-        lines.append((strength * line.length, line))
-    lines.sort(key=lambda p: -p[0])
-    kept: list[LineString] = []
-    for _, line in lines:
+        good.append((pair_len, line))
+    good = _join_collinear(good, max_gap_m=2 * max_gap_m)
+    good = _snap_ends(good, reach_m=2.5)
+    out = []
+    for strength, line in good:
         clipped = line.intersection(aoi)
-        parts = (
-            list(clipped.geoms)
-            if isinstance(clipped, MultiLineString)
-            else ([clipped] if isinstance(clipped, LineString) else [])
-        )
+        parts = getattr(clipped, "geoms", [clipped])
         for part in parts:
-            if part.length < min_length_m:
+            if isinstance(part, LineString) and part.length >= min_length_m:
+                out.append((strength * part.length / line.length, part))
+    return out
+
+
+def _end(line: LineString, at_start: bool, span_m: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """End point and outward unit direction of a line."""
+    n = line.length
+    a = line.interpolate(0.0 if at_start else n)
+    b = line.interpolate(min(span_m, n) if at_start else max(0.0, n - span_m))
+    p = np.array([a.x, a.y])
+    d = p - np.array([b.x, b.y])
+    return p, d / (np.hypot(*d) or 1.0)
+
+
+def _join_collinear(
+    lines: list[tuple[float, LineString]], *, max_gap_m: float
+) -> list[tuple[float, LineString]]:
+    """Join pieces of one track whose facing ends continue each other (best pair first)."""
+    items = list(lines)
+    while True:
+        best = None
+        for i, (_, a) in enumerate(items):
+            for j, (_, b) in enumerate(items):
+                if j <= i:
+                    continue
+                for sa in (True, False):
+                    pa, da = _end(a, sa)
+                    for sb in (True, False):
+                        pb, db = _end(b, sb)
+                        v = pb - pa
+                        dist = float(np.hypot(*v))
+                        if dist > max_gap_m or float(da @ -db) < math.cos(math.radians(4)):
+                            continue
+                        if dist > 0:
+                            if float(da @ v) <= 0:
+                                continue
+                            lat = max(
+                                abs(da[0] * v[1] - da[1] * v[0]), abs(db[0] * v[1] - db[1] * v[0])
+                            )
+                            if lat > 0.6 + 0.01 * dist:
+                                continue
+                        if best is None or dist < best[0]:
+                            best = (dist, i, j, sa, sb)
+        if best is None:
+            return items
+        _, i, j, sa, sb = best
+        (wa, a), (wb, b) = items[i], items[j]
+        ca = list(a.coords)[::-1] if sa else list(a.coords)  # ends at the joined end
+        cb = list(b.coords) if sb else list(b.coords)[::-1]  # starts at the joined end
+        joined = (wa + wb, LineString(ca + cb))
+        items = [it for k, it in enumerate(items) if k not in (i, j)] + [joined]
+
+
+def _snap_ends(
+    lines: list[tuple[float, LineString]], *, reach_m: float
+) -> list[tuple[float, LineString]]:
+    """Extend or trim a line end that stops near another line onto it (turnout)."""
+    out = []
+    for i, (w, line) in enumerate(lines):
+        coords = list(line.coords)
+        for at_start in (True, False):
+            p, d = _end(LineString(coords), at_start)
+            best = None
+            for j, (_, other) in enumerate(lines):
+                if j == i:
+                    continue
+                dist = other.distance(Point(p))
+                if dist <= reach_m and (best is None or dist < best[0]):
+                    best = (dist, other)
+            if best is None or best[0] < 1e-6:
                 continue
-            # Drop duplicates: most of the line lies within spacing of a kept stronger line.
-            dup = False
-            for k in kept:
-                near = part.intersection(k.buffer(0.6 * spacing_m)).length
-                if near > 0.7 * part.length:
-                    dup = True
-                    break
-            if not dup:
-                kept.append(part)
-    return _order(kept)
+            q = best[1].interpolate(best[1].project(Point(p)))
+            if at_start:
+                coords = [(q.x, q.y), *coords]
+            else:
+                coords = [*coords, (q.x, q.y)]
+        out.append((w, LineString(coords)))
+    return out
+
+
+def _drop_duplicates(lines: list[tuple[float, LineString]], spacing_m: float) -> list[LineString]:
+    """Keep stronger lines; drop one that mostly runs within ``spacing_m`` of a kept line."""
+    kept: list[LineString] = []
+    for _, line in sorted(lines, key=lambda p: -p[0]):
+        near = 0.0
+        for k in kept:
+            near = max(near, line.intersection(k.buffer(0.6 * spacing_m)).length)
+        if near <= 0.7 * line.length:
+            kept.append(line)
+    return kept
 
 
 def _order(lines: list[LineString]) -> list[Track]:
