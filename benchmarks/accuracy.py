@@ -43,6 +43,7 @@ SITE = ROOT / "configs" / "tumangang.yaml"
 def _site_file(tmp: Path, tracks: Path | None) -> Path:
     cfg = yaml.safe_load(SITE.read_text())
     cfg.pop("events", None)
+    cfg.pop("tracks", None)
     if tracks is not None:
         cfg["tracks"] = str(tracks)
     path = tmp / ("site_surveyed.yaml" if tracks else "site.yaml")

@@ -846,7 +846,9 @@ def _track_vehicles(
         poly = _vehicle_polygon(
             obs.track.line, s_start + a * step, s_start + b * step, priors.width_m
         )
-        counted = conf >= site.detection.min_confidence and share > 0.5
+        # Trimmed below the shortest vehicle: a fragment (car end, shadow), not a car.
+        long_enough = length >= priors.min_length_m
+        counted = conf >= site.detection.min_confidence and share > 0.5 and long_enough
         vehicles.append(
             Vehicle(
                 obs.track.track_id,
