@@ -100,9 +100,15 @@ def test_default_plan_covers_the_cases():
 
 def test_builtin_yard_matches_site_file_and_has_a_curve():
     site = load_site(REPO / "configs" / "tumangang.yaml")
-    assert site.tracks is None
     assert site.aoi.equals_exact(builtin_aoi(), 1e-9)
     layout = yard_layout(site.aoi)
+    # The sample site file's digitised centre lines are the rendered yard's.
+    from railwatch.site import to_crs
+
+    digitised = {k: to_crs(ln, "EPSG:4326", "EPSG:32652") for k, ln in site.tracks}
+    assert set(digitised) == {t.track_id for t in layout.tracks}
+    for t in layout.tracks:
+        assert digitised[t.track_id].hausdorff_distance(t.line) < 0.05  # metres
     yard = [t for t in layout.tracks if t.kind in ("yard", "through")]
     assert 6 <= len(yard) <= 9
     assert all(layout.aoi.buffer(0.01).contains(t.line) for t in layout.tracks)
