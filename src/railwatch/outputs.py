@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +232,37 @@ class Results:
     aoi: Any
     footprints: Any
     run: dict[str, Any]
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temps(out_dir: str | Path) -> list[Path]:
+    """Delete temporary files left by a killed writer (call while holding the run lock).
+
+    :func:`atomic_path` writes ``.NAME.XXXXXXXX.ext`` beside ``NAME`` and renames it; a
+    process killed in between leaves the temporary file behind.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Output directory; it and its ``quicklooks`` folder are cleaned.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    root = Path(out_dir)
+    for folder in (root, root / "quicklooks"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if p.is_file() and _TEMP.match(p.name):
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:
+                    pass
+    return removed

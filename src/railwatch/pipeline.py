@@ -699,6 +699,10 @@ def run_count(
     logger.info("site grid %s, %dx%d px at %.2f m", grid.crs, grid.width, grid.height, res)
 
     with run_lock(out), Executor(workers, scheduler) as ex:
+        from railwatch.outputs import remove_stale_temps
+
+        for stale in remove_stale_temps(out):
+            logger.info("removed %s, left by an interrupted run", stale.name)
         state = State(out)
         try:
             cfg = config_fingerprint(

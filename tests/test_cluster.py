@@ -1,0 +1,89 @@
+"""Per-acquisition tasks on a real Dask cluster (scheduler and worker on 127.0.0.1)."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from railwatch.cli.main import cli
+from test_crash import _aoi, _archive
+
+distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cluster():
+    if not (BIN / "dask").exists():
+        pytest.skip(f"no 'dask' command next to {sys.executable}")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sched = subprocess.Popen(
+        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--dashboard-address", ":0"], **common,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [BIN / "dask", "worker", address, "--nthreads", "1", "--nworkers", "1",
+         "--no-dashboard", "--host", "127.0.0.1"], **common,
+    )  # fmt: skip
+    try:
+        client = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                client = distributed.Client(address, timeout="2s")
+                if client.scheduler_info()["workers"]:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        if client is None or not client.scheduler_info()["workers"]:
+            pytest.fail("the Dask scheduler and worker did not come up within 60 s")
+        client.close()
+        yield address
+    finally:
+        for p in (worker, sched):
+            p.terminate()
+        for p in (worker, sched):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.mark.dask
+def test_dask_cluster_gives_the_serial_results(tmp_path, cluster):
+    img = tmp_path / "img"
+    scene = _archive(img, [f"202403{d:02d}" for d in range(1, 6)])
+    aoi = _aoi(tmp_path / "aoi.geojson", scene)
+    runs = {}
+    for name, extra in (("serial", []), ("dask", ["--scheduler", cluster])):
+        out = tmp_path / name
+        r = CliRunner().invoke(
+            cli, ["count", str(img), "--aoi", str(aoi), "--out", str(out), *extra]
+        )
+        assert r.exit_code == 0, r.output
+        runs[name] = out
+    a = pd.read_csv(runs["serial"] / "counts.csv")
+    b = pd.read_csv(runs["dask"] / "counts.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["railcars"].notna().all()
+    va = gpd.read_file(runs["serial"] / "railcars.gpkg", layer="railcars")
+    vb = gpd.read_file(runs["dask"] / "railcars.gpkg", layer="railcars")
+    assert len(va) == len(vb) > 0
+    assert va.drop(columns="geometry").equals(vb.drop(columns="geometry"))
+    assert va.geometry.geom_equals_exact(vb.geometry, 1e-6).all()
