@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.special import logsumexp
 from shapely import union_all
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
@@ -730,10 +729,15 @@ def count_distribution(
             ls = lens[ok]
             gain = (cs[i] - cs[i - ls]) + logp[ok]  # (L,)
             prev = f[i - ls, :-1] + gain[:, None]  # (L, kmax)
-            row[1:] = np.logaddexp(row[1:], logsumexp(prev, axis=0))
+            mx = prev.max(axis=0)
+            fin = np.isfinite(mx)
+            lse = np.full_like(mx, -np.inf)
+            lse[fin] = mx[fin] + np.log(np.exp(prev[:, fin] - mx[fin]).sum(axis=0))
+            row[1:] = np.logaddexp(row[1:], lse)
         f[i] = row
     last = f[n]
-    p = np.exp(last - logsumexp(last))
+    top = last.max()
+    p = np.exp(last - top)
     return p / p.sum()
 
 

@@ -411,13 +411,30 @@ class Executor:
             for f in as_completed(futures):
                 done(index[f.key], f.result())
         elif self._pool is not None and len(args) > 1:
-            futures = [self._pool.submit(func, *a, **shared) for a in args]
-            for i, f in enumerate(futures):
-                done(i, f.result())
+            # A few chunks per worker: the shared stack products are pickled once per
+            # chunk rather than once per acquisition, and each worker process imports
+            # and warms up once.
+            n_chunks = min(len(args), 3 * self.workers)
+            chunks = [list(range(k, len(args), n_chunks)) for k in range(n_chunks)]
+            futures = {
+                self._pool.submit(_run_chunk, func, [args[i] for i in idx], shared): idx
+                for idx in chunks
+            }
+            from concurrent.futures import as_completed as pool_completed
+
+            for f in pool_completed(futures):
+                for i, value in zip(futures[f], f.result(), strict=True):
+                    done(i, value)
         else:
             for i, a in enumerate(args):
                 done(i, func(*a, **shared))
         return out
+
+
+def _run_chunk(
+    func: Callable[..., Any], args: list[tuple[Any, ...]], shared: dict[str, Any]
+) -> list[Any]:
+    return [func(*a, **shared) for a in args]
 
 
 def _sample(items: Sequence[Any], k: int) -> list[Any]:

@@ -1,0 +1,127 @@
+"""Incremental cost, parallel speed-up and pipeline overhead, measured side by side.
+
+Small rendered yards (two tracks, 150 x 60 m at 0.5 m, from tests/detect_fixtures.py) so
+that a 100-acquisition archive is quick to make. Prints one table:
+
+* (a) adding one acquisition to a 100-acquisition archive (state present) versus
+  processing one acquisition alone in a fresh directory (target <= 2x);
+* (b) ``--workers 2`` versus ``--workers 1`` on 24 acquisitions (target >= 1.6x on 2 cores);
+* (c) per-acquisition cost of the whole pipeline versus bare rasterio reads of the same
+  AOI windows (target <= 3x).
+
+Run from the repository root: ``python benchmarks/scale.py``. Results: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import from_bounds
+from shapely.geometry import mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from detect_fixtures import CRS, make_grid, render, straight_line, train  # noqa: E402
+from rasters import write_geotiff  # noqa: E402
+
+from railwatch import count  # noqa: E402
+
+GRID = make_grid(300, 120, 0.5)
+LINES = [straight_line(GRID, 20.0), straight_line(GRID, 40.0)]
+
+
+def _write(folder: Path, days: list[str], seed0: int = 0):
+    folder.mkdir(parents=True, exist_ok=True)
+    scene = None
+    for k, day in enumerate(days):
+        cars = train(0, 10.0 + 3 * (k % 7), [13.92] * (1 + k % 4)) + train(1, 60.0, [12.02] * 2)
+        scene = render(GRID, LINES, cars, seed=seed0 + k)
+        dn = np.round(scene.data * 255).astype(np.uint8)
+        write_geotiff(folder / f"{day}_yard.tif", dn, crs=CRS, transform=GRID.transform)
+    return scene
+
+
+def _days(n: int, start: int = 0) -> list[str]:
+    import datetime as dt
+
+    d0 = dt.date(2020, 1, 1)
+    return [(d0 + dt.timedelta(days=7 * (start + i))).strftime("%Y%m%d") for i in range(n)]
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="railwatch-scale-") as tmpdir:
+        tmp = Path(tmpdir)
+        scene = _write(tmp / "archive", _days(100))
+        aoi = tmp / "aoi.geojson"
+        aoi.write_text(
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32652"}},
+                    "features": [{"type": "Feature", "properties": {},
+                                  "geometry": mapping(scene.aoi)}],
+                }
+            )
+        )  # fmt: skip
+
+        # (a) one new acquisition on a 100-acquisition archive vs one alone.
+        arch = tmp / "archive"
+        t_full = _timed(lambda: count([arch], out_dir=tmp / "out100", aoi=aoi))
+        _write(arch, _days(1, start=100), seed0=500)
+        t_add = _timed(lambda: count([arch], out_dir=tmp / "out100", aoi=aoi))
+        one = tmp / "one"
+        _write(one, _days(1, start=100), seed0=500)
+        t_one = _timed(lambda: count([one], out_dir=tmp / "out1", aoi=aoi))
+        rows.append(("(a) add 1 to a 100-acquisition archive", t_add, "1 acquisition alone", t_one,
+                     t_add / t_one, "<= 2"))  # fmt: skip
+
+        # (b) workers 2 vs 1 on 24 acquisitions.
+        b = tmp / "b"
+        _write(b, _days(24), seed0=1000)
+        t_w1 = _timed(lambda: count([b], out_dir=tmp / "w1", aoi=aoi, workers=1))
+        t_w2 = _timed(lambda: count([b], out_dir=tmp / "w2", aoi=aoi, workers=2))
+        rows.append(("(b) --workers 1, 24 acquisitions", t_w1, "--workers 2", t_w2,
+                     t_w1 / t_w2, ">= 1.6 (speed-up)"))  # fmt: skip
+
+        # (c) pipeline per acquisition vs bare reads of the AOI windows.
+        files = sorted(b.glob("*.tif"))
+        minx, miny, maxx, maxy = scene.aoi.bounds
+
+        def bare() -> None:
+            for f in files:
+                with rasterio.open(f) as ds:
+                    ds.read(window=from_bounds(minx - 30, miny - 30, maxx + 30, maxy + 30,
+                                               ds.transform))  # fmt: skip
+
+        t_bare = _timed(bare) / len(files)
+        t_pipe = t_w1 / len(files)
+        rows.append(("(c) pipeline per acquisition", t_pipe, "bare rasterio read", t_bare,
+                     t_pipe / t_bare, "<= 3"))  # fmt: skip
+        rows.append(("    (full first run, 100 acquisitions)", t_full, "", float("nan"),
+                     float("nan"), ""))  # fmt: skip
+
+    print(f"{'measurement':<42} {'s':>8}   {'compared with':<22} {'s':>8}  {'ratio':>7}  target")
+    for a, ta, b_, tb, ratio, target in rows:
+        tb_s = f"{tb:8.3f}" if tb == tb else " " * 8
+        r_s = f"{ratio:7.2f}" if ratio == ratio else " " * 7
+        print(f"{a:<42} {ta:8.3f}   {b_:<22} {tb_s}  {r_s}  {target}")
+    print(f"cores: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
