@@ -13,6 +13,7 @@ re-run analyses only new or changed acquisitions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -656,6 +657,7 @@ def run_count(
     max_pixels: int = MAX_WINDOW_PIXELS,
     report: bool = True,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Count railcars on ``inputs`` and write every output file of DESIGN.md to ``out_dir``.
 
@@ -682,6 +684,9 @@ def run_count(
         Write quicklooks, the time-series figure and report.html.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    executor : Executor, optional
+        An open executor to share between runs (several sites on one pool or cluster);
+        ``workers`` and ``scheduler`` are then ignored.
 
     Returns
     -------
@@ -715,7 +720,11 @@ def run_count(
         )
     logger.info("site grid %s, %dx%d px at %.2f m", grid.crs, grid.width, grid.height, res)
 
-    with run_lock(out), Executor(workers, scheduler) as ex:
+    own = executor is None
+    with (
+        run_lock(out),
+        Executor(workers, scheduler) if own else contextlib.nullcontext(executor) as ex,
+    ):
         from railwatch.outputs import remove_stale_temps
 
         for stale in remove_stale_temps(out):

@@ -10,12 +10,12 @@ import click
 
 from railwatch.cli.options import (
     ScenesRejected,
+    _existing_file,
     aoi_opt,
     force_opt,
     imagery_arg,
     out_dir_opt,
     resolution_opt,
-    site_opt,
     tracks_opt,
     workers_opt,
 )
@@ -24,7 +24,15 @@ from railwatch.site import resolve_site
 
 @click.command(name="count")
 @imagery_arg
-@site_opt
+@click.option(
+    "--site",
+    "site_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    callback=lambda ctx, param, values: tuple(_existing_file(ctx, param, v) for v in values),
+    help="Site file (YAML); repeat it, or give a folder of *.yaml files, to count several "
+    "sites in one run, each into its own subfolder of --out.",
+)
 @aoi_opt
 @tracks_opt
 @out_dir_opt
@@ -44,7 +52,7 @@ from railwatch.site import resolve_site
 )
 def command(
     imagery: tuple[Path, ...],
-    site_path: Path | None,
+    site_paths: tuple[Path, ...],
     aoi: Path | None,
     tracks: Path | None,
     out_dir: Path,
@@ -61,37 +69,104 @@ def command(
     item collections or catalogs. Re-runs on the same --out analyse only new or changed
     acquisitions; --force recomputes everything.
     """
-    from railwatch.pipeline import run_count
+    from railwatch.pipeline import Executor, run_count
 
-    site = resolve_site(site_path, aoi=aoi, tracks=tracks)
+    paths = _site_files(site_paths)
     show = sys.stderr.isatty() if progress is None else progress
-    with ProgressReporter(enabled=show) as reporter:
-        result = run_count(
-            imagery,
-            site,
-            out_dir,
-            resolution_m=resolution_m,
-            workers=workers,
-            scheduler=scheduler,
-            force=force,
-            progress=reporter,
-        )
-    out = click.get_text_stream("stdout")
-    out.write(f"{'date':<10}  {'status':<11}  {'railcars':>8}  {'interval':>9}  coverage\n")
+    if len(paths) <= 1:
+        site = resolve_site(paths[0] if paths else None, aoi=aoi, tracks=tracks)
+        with ProgressReporter(enabled=show) as reporter:
+            result = run_count(
+                imagery,
+                site,
+                out_dir,
+                resolution_m=resolution_m,
+                workers=workers,
+                scheduler=scheduler,
+                force=force,
+                progress=reporter,
+            )
+        _summary(result, out_dir)
+        if strict and result.n_rejected:
+            raise ScenesRejected(
+                f"{result.n_rejected} input file(s) rejected; see {out_dir}/scenes.csv"
+            )
+        return
+    # Several sites: every site file is checked before any work starts; each site gets
+    # its own subfolder (and lock and state); all share one pool or cluster. A site with
+    # nothing usable does not stop the others; the exit code is the worst of them.
+    sites = [(p, resolve_site(p, aoi=aoi, tracks=tracks)) for p in paths]
+    subdirs = _subdirs([s for _, s in sites], [p for p, _ in sites])
+    from railwatch.errors import RailwatchError
+
+    failures: list[RailwatchError] = []
+    rejected = 0
+    with Executor(workers, scheduler) as ex:
+        for (path, site), sub in zip(sites, subdirs, strict=True):
+            out = out_dir / sub
+            click.echo(f"== {site.name} ({path}) -> {out}", err=True)
+            try:
+                with ProgressReporter(enabled=show) as reporter:
+                    result = run_count(
+                        imagery,
+                        site,
+                        out,
+                        resolution_m=resolution_m,
+                        force=force,
+                        progress=reporter,
+                        executor=ex,
+                    )
+            except RailwatchError as exc:
+                click.echo(f"Error: {exc}", err=True)
+                failures.append(exc)
+                continue
+            click.echo(f"== {site.name}")
+            _summary(result, out)
+            rejected += result.n_rejected
+    if failures:
+        # The first failure decides the exit code (each was reported above).
+        raise failures[0]
+    if strict and rejected:
+        raise ScenesRejected(f"{rejected} input file(s) rejected; see scenes.csv of each site")
+
+
+def _site_files(paths: tuple[Path, ...]) -> list[Path]:
+    """Site files from ``--site`` values: files as given, folders as their *.yaml files."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
+            if not found:
+                raise click.BadParameter(f"{p}: no *.yaml site files in this folder")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
+
+
+def _subdirs(sites: list, paths: list[Path]) -> list[str]:
+    """One output subfolder per site: its name as a slug, made unique with the file name."""
+    import re
+
+    names = [re.sub(r"[^a-z0-9]+", "-", s.name.lower()).strip("-") or "site" for s in sites]
+    return [
+        n if names.count(n) == 1 else f"{n}-{re.sub(r'[^a-z0-9]+', '-', p.stem.lower())}"
+        for n, p in zip(names, paths, strict=True)
+    ]
+
+
+def _summary(result, out_dir: Path) -> None:
+    click.echo(f"{'date':<10}  {'status':<11}  {'railcars':>8}  {'interval':>9}  coverage")
     for row in result.counts.itertuples(index=False):
         n = "" if row.railcars is None or _isna(row.railcars) else str(int(row.railcars))
         iv = "" if n == "" else f"{int(row.railcars_low)}-{int(row.railcars_high)}"
-        out.write(f"{_d(row.date):<10}  {row.status:<11}  {n:>8}  {iv:>9}  {row.coverage:.2f}\n")
+        click.echo(f"{_d(row.date):<10}  {row.status:<11}  {n:>8}  {iv:>9}  {row.coverage:.2f}")
     click.echo(
         f"{len(result.counts)} acquisition(s) ({result.n_processed} analysed now, "
         f"{len(result.counts) - result.n_processed} from earlier runs), "
         f"{result.n_rejected} file(s) rejected; results in {out_dir}",
         err=True,
     )
-    if strict and result.n_rejected:
-        raise ScenesRejected(
-            f"{result.n_rejected} input file(s) rejected; see {out_dir}/scenes.csv"
-        )
 
 
 class ProgressReporter:
