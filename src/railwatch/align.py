@@ -260,13 +260,18 @@ def align_stack(
         return [(0.0, 0.0)], np.asarray(images[0], np.float32), np.asarray(valids[0], bool)
     m = int(max_shift_px)
     shape = _fft_shape(np.shape(images[0]), m)
-    spectra, usable = [], []
+    spectra, usable, energy = [], [], []
     for img, v in zip(images, valids, strict=True):
         e, w = _edges(np.asarray(img, np.float32), np.asarray(v, bool), sigma_px)
         spectra.append(np.fft.rfft2(e, shape))
         usable.append(float((w > 0).mean()))
-    order = np.argsort(usable, kind="stable")[::-1]
-    good = [int(i) for i in order if usable[i] >= 0.8 * usable[order[0]]]
+        energy.append(float(np.mean(np.abs(e[w > 0]))) if (w > 0).any() else 0.0)
+    # Anchors must be complete and sharp: cloud and haze flatten edges, so a scene with
+    # far less edge energy than the typical one is no anchor however complete.
+    typical = float(np.median([en for en in energy if en > 0] or [1.0]))
+    score = [u * min(1.0, en / typical) for u, en in zip(usable, energy, strict=True)]
+    order = np.argsort(score, kind="stable")[::-1]
+    good = [int(i) for i in order if score[i] >= 0.8 * score[order[0]]]
     pick = np.unique(np.linspace(0, len(good) - 1, min(n_anchors, len(good))).round().astype(int))
     anchors = sorted(good[i] for i in pick)
     edges: list[tuple[int, int, float, float]] = []  # p_j - p_i = (dy, dx)
@@ -276,7 +281,7 @@ def align_stack(
                 continue
             dy, dx = _peak_shift(spectra[a], spectra[i], shape, m)
             edges.append((a, i, dy, dx))
-    pos = _solve_positions(n, edges, anchors[0])
+    pos = _solve_positions(n, edges, anchors[0], anchors=anchors)
     med = np.median(pos, axis=0)
     shifts = [(float(p[0] - med[0]), float(p[1] - med[1])) for p in pos]
     moved = [
@@ -288,10 +293,41 @@ def align_stack(
     return shifts, ref, ref_valid
 
 
-def _solve_positions(
-    n: int, edges: Sequence[tuple[int, int, float, float]], fixed: int, *, scale_px: float = 1.0
+def _median_start(
+    n: int, edges: Sequence[tuple[int, int, float, float]], fixed: int, anchors: Sequence[int]
 ) -> np.ndarray:
-    """Positions p (n, 2) with p[j] - p[i] ~ d for every edge, robustly; p[fixed] = 0."""
+    direct = {(i, j): (dy, dx) for i, j, dy, dx in edges}
+    apos = {fixed: np.zeros(2)}
+    for a in anchors:
+        if a != fixed:
+            if (fixed, a) in direct:
+                apos[a] = np.array(direct[(fixed, a)])
+            elif (a, fixed) in direct:
+                apos[a] = -np.array(direct[(a, fixed)])
+    pos = np.zeros((n, 2))
+    for k in range(n):
+        implied = [apos[a] + np.array(direct[(a, k)]) for a in apos if (a, k) in direct]
+        if k in apos:
+            implied.append(apos[k])
+        if implied:
+            pos[k] = np.median(np.array(implied), axis=0)
+    return pos
+
+
+def _solve_positions(
+    n: int,
+    edges: Sequence[tuple[int, int, float, float]],
+    fixed: int,
+    *,
+    scale_px: float = 1.0,
+    anchors: Sequence[int] = (),
+) -> np.ndarray:
+    """Positions p (n, 2) with p[j] - p[i] ~ d for every edge, robustly; p[fixed] = 0.
+
+    Started from the median of the positions implied through each anchor (a robust
+    start, so a minority of wrong pairs cannot pull the reweighting into a wrong
+    solution), then refined by iteratively reweighted least squares (Cauchy weights).
+    """
     if not edges:
         return np.zeros((n, 2))
     ii = np.array([e[0] for e in edges])
@@ -304,7 +340,8 @@ def _solve_positions(
     rhs = np.vstack([d, [0.0, 0.0]])
     w = np.ones(len(edges) + 1)
     w[-1] = 1e3
-    pos = np.zeros((n, 2))
+    pos = _median_start(n, edges, fixed, anchors)
+    w[:-1] = 1.0 / (1.0 + (np.hypot(*(mat[:-1] @ pos - d).T) / scale_px) ** 2)
     for _ in range(20):
         sw = np.sqrt(w)[:, None]
         pos, *_ = np.linalg.lstsq(mat * sw, rhs * sw, rcond=None)
