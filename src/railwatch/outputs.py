@@ -190,7 +190,7 @@ def load_results(out_dir: str | Path) -> Any:
     import pandas as pd
 
     from railwatch.errors import InputFileError
-    from railwatch.timeseries import read_counts
+    from railwatch.timeseries import read_counts, read_weekly
 
     d = Path(out_dir)
     if not d.is_dir():
@@ -200,17 +200,17 @@ def load_results(out_dir: str | Path) -> Any:
             raise InputFileError(d / name, "missing; run `railwatch count` first")
     try:
         counts = read_counts(d / "counts.csv")
-        weekly = pd.read_csv(d / "weekly.csv", parse_dates=["week_start"])
-        for col in ("n_scenes", "railcars_max"):
-            if col in weekly:
-                weekly[col] = weekly[col].astype("Int64")
-        scenes = pd.read_csv(d / "scenes.csv", keep_default_na=False)
+        weekly = read_weekly(d / "weekly.csv")
+        scenes = _typed_dates(pd.read_csv(d / "scenes.csv", dtype=str, keep_default_na=False))
+        if "gsd_m" in scenes:
+            scenes["gsd_m"] = pd.to_numeric(scenes["gsd_m"], errors="coerce").astype("Float64")
     except (ValueError, KeyError, pd.errors.ParserError) as exc:
         raise InputFileError(d, f"malformed table ({exc})") from None
     layers = {}
     for layer in ("railcars", "tracks", "aoi", "footprints"):
         try:
-            layers[layer] = gpd.read_file(d / "railcars.gpkg", layer=layer, engine="pyogrio")
+            gdf = gpd.read_file(d / "railcars.gpkg", layer=layer, engine="pyogrio")
+            layers[layer] = _typed_dates(gdf)
         except Exception as exc:
             raise InputFileError(d / "railcars.gpkg", f"layer {layer}: {exc}") from None
     try:
@@ -218,6 +218,23 @@ def load_results(out_dir: str | Path) -> Any:
     except (OSError, ValueError) as exc:
         raise InputFileError(d / "run.json", f"not valid JSON ({exc})") from None
     return Results(counts=counts, weekly=weekly, scenes=scenes, run=run, **layers)
+
+
+def _typed_dates(df: Any) -> Any:
+    """Parse text ``datetime`` (ISO 8601, UTC) and ``date`` columns as :func:`read_counts` does.
+
+    Empty values become ``NaT``; columns GDAL already typed and other columns are kept.
+    """
+    import pandas as pd
+
+    for col, kw, dtype in (
+        ("datetime", {"utc": True, "format": "ISO8601"}, "datetime64[us, UTC]"),
+        ("date", {"format": "%Y-%m-%d"}, "datetime64[us]"),
+    ):
+        if col in df.columns and not pd.api.types.is_datetime64_any_dtype(df[col]):
+            text = df[col].astype("string").str.strip()
+            df[col] = pd.to_datetime(text.where(text != ""), **kw).astype(dtype)
+    return df
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)

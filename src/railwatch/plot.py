@@ -84,21 +84,101 @@ def _naive_utc(s: pd.Series) -> np.ndarray:
     return t.to_numpy(dtype="datetime64[us]")
 
 
-def _bar_widths_days(x: np.ndarray) -> np.ndarray:
+def _bar_widths_days(x: np.ndarray, *, axis_span_days: float) -> np.ndarray:
     """Bar width per acquisition (x sorted), in days.
 
-    Most of the typical gap, 0.8-12 days, narrowed where neighbours are closer so that
-    bars never overlap.
+    About 1.2 % of the plotted time axis (a bar stands for an instant, whatever the
+    length of the series), narrowed where neighbours are closer so that bars never
+    overlap.
+
+    Examples
+    --------
+    >>> t = np.array(["2023-01-01", "2023-01-02", "2023-03-01"], dtype="datetime64[s]")
+    >>> _bar_widths_days(t, axis_span_days=100.0).round(2).tolist()
+    [0.9, 0.9, 1.2]
     """
+    base = 0.012 * max(float(axis_span_days), 1.0)
     if x.size < 2:
-        return np.full(x.size, 3.0)
+        return np.full(x.size, base)
     gaps = np.diff(x).astype("timedelta64[s]").astype(float) / 86400.0
-    positive = gaps[gaps > 0]
-    typical = float(np.clip(0.7 * np.median(positive), 0.8, 12.0)) if positive.size else 3.0
     left = np.concatenate([[np.inf], gaps])
     right = np.concatenate([gaps, [np.inf]])
     nearest = np.minimum(left, right)
-    return np.minimum(typical, np.where(nearest > 0, 0.9 * nearest, typical))
+    return np.minimum(base, np.where(nearest > 0, 0.9 * nearest, base))
+
+
+_FIG_W_IN = 11.0
+_FIG_H_IN = 6.6
+"""Figure size without event labels."""
+_TOP_PANEL_PT = 272.0
+"""Approximate height of the top panel without event labels, points."""
+_STRIP = 1.0 / 11.0
+"""Axes fraction below the zero line, where acquisitions without a count are marked."""
+_DATA_TOP = 0.903
+"""Highest axes fraction data reach when there are no event labels."""
+_EVENT_ROW_PT = 16.0
+"""Height of one row of event labels, points."""
+_EVENT_FONT_PT = 8.5
+_EVENT_MAX_ROWS = 5
+_TOP_AXES_SHARE = 0.64
+"""Share of the figure width the top panel gets (the legend takes the rest)."""
+
+
+def _event_row_y(row: int, panel_h_pt: float) -> float:
+    """Axes fraction of the centre of event-label row ``row`` (0 is the top row)."""
+    return 1.0 - (4.0 + (row + 0.5) * _EVENT_ROW_PT) / panel_h_pt
+
+
+def _label_width(text: str) -> float:
+    """Width of an event label in axes fractions of the top panel (slightly generous)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    extent = TextPath((0, 0), text, prop=FontProperties(size=_EVENT_FONT_PT)).get_extents()
+    return (extent.width + 10.0) / (_FIG_W_IN * 72.0 * _TOP_AXES_SHARE)
+
+
+def _event_rows(
+    x: Sequence[float], widths: Sequence[float], *, max_rows: int = _EVENT_MAX_ROWS
+) -> list[tuple[int, str]]:
+    """Place event labels in rows so that they do not overlap.
+
+    Parameters
+    ----------
+    x : sequence of float
+        Event positions, axes fractions (0-1), in date order.
+    widths : sequence of float
+        Label widths, axes fractions.
+    max_rows : int
+        Most rows; when all are taken the label goes to the row that frees up first.
+
+    Returns
+    -------
+    list of (int, str)
+        Row (0 at the top) and horizontal alignment (``left``: the label starts at the
+        event; ``right``: it ends there, used when it would run past the right edge).
+
+    Examples
+    --------
+    >>> _event_rows([0.1, 0.2, 0.6, 0.95], [0.3, 0.2, 0.1, 0.2])
+    [(0, 'left'), (1, 'left'), (0, 'left'), (0, 'right')]
+    """
+    ends: list[float] = []  # right end of the last label in each row
+    out: list[tuple[int, str]] = []
+    gap = 0.015
+    for xi, wi in zip(x, widths, strict=True):
+        ha = "right" if xi + wi > 1.0 and xi - wi >= 0.0 else "left"
+        start = xi - wi if ha == "right" else xi
+        row = next((r for r, end in enumerate(ends) if start >= end + gap), None)
+        if row is None:
+            if len(ends) < max_rows:
+                row = len(ends)
+                ends.append(-1.0)
+            else:
+                row = int(np.argmin(ends))
+        ends[row] = max(ends[row], start + wi)
+        out.append((row, ha))
+    return out
 
 
 def timeseries_figure(
@@ -130,22 +210,20 @@ def timeseries_figure(
         Top panel: counts of complete acquisitions (filled) and partial ones (hollow,
         lower bounds of the yard) with low-high error bars, the baseline and anomaly
         threshold, anomalies ringed in red, obscured and uncovered acquisitions marked
-        below the zero line (they have no count). Bottom panel: counts by vehicle type,
-        stacked.
+        below the zero line (they have no count). The line joining complete counts stops
+        across gaps longer than three times the median interval (and at least 30 days).
+        Events get a dotted line and a horizontal label in a band above the data (rows
+        chosen so that labels do not overlap; the figure grows by one text row per row).
+        Bottom panel: counts by vehicle type, stacked; partial counts in paler colours.
     """
     import matplotlib.dates as mdates
+    from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
     from matplotlib.transforms import blended_transform_factory
 
     b = baseline if baseline is not None else baseline_value(baseline_cfg, counts)
     if len(counts):
         counts = counts.sort_values("datetime", kind="stable")
-    fig = Figure(figsize=(11.0, 6.6), dpi=110, layout="constrained")
-    gs = fig.add_gridspec(2, 1, height_ratios=[3.0, 1.45])
-    ax = fig.add_subplot(gs[0])
-    ax_t = fig.add_subplot(gs[1], sharex=ax)
-    fig.suptitle(title or "Rail vehicles per acquisition", fontsize=13, fontweight="bold")
-
     n = len(counts)
     x = _naive_utc(counts["datetime"]) if n else np.array([], dtype="datetime64[us]")
     y = _as_float(counts["railcars"]) if n else np.array([])
@@ -166,23 +244,69 @@ def timeseries_figure(
         else np.array([], dtype=bool)
     ) & has
 
+    # x range: the data, padded; events outside it are not drawn (they would squash it).
+    if n:
+        t0, t1 = x.min(), x.max()
+    else:
+        t0 = t1 = np.datetime64("2000-01-01T00:00:00", "us")
+    span = max((t1 - t0) / np.timedelta64(1, "D"), 1.0)
+    pad = np.timedelta64(int(max(0.04 * span, 3.0) * 86400), "s")
+    xmin, xmax = t0 - pad, t1 + pad
+    shown_events = [ev for ev in events if xmin <= np.datetime64(ev.date.isoformat(), "us") <= xmax]
+    event_labels = [
+        f"{ev.label} ({ev.date.isoformat()})" if ev.label else ev.date.isoformat()
+        for ev in shown_events
+    ]
+    event_x = [
+        float((np.datetime64(ev.date.isoformat(), "us") - xmin) / (xmax - xmin))
+        for ev in shown_events
+    ]
+    placed = _event_rows(event_x, [_label_width(t) for t in event_labels])
+    n_rows = max((row for row, _ in placed), default=-1) + 1
+
+    # The top panel grows by one row of text per row of event labels, so that the data
+    # keep their height however many events there are.
+    band_in = n_rows * _EVENT_ROW_PT / 72.0
+    top_h_pt = _TOP_PANEL_PT + n_rows * _EVENT_ROW_PT
+    fig = Figure(figsize=(_FIG_W_IN, _FIG_H_IN + band_in), dpi=110, layout="constrained")
+    gs = fig.add_gridspec(2, 1, height_ratios=[_TOP_PANEL_PT / 72.0 + band_in, 1.45 * 1.26])
+    ax = fig.add_subplot(gs[0])
+    ax_t = fig.add_subplot(gs[1], sharex=ax)
+    fig.suptitle(title or "Rail vehicles per acquisition", fontsize=13, fontweight="bold")
     summary = (
         f"{n} acquisitions: {int(ok.sum())} complete, {int(partial.sum())} partial, "
         f"{int(obscured.sum())} obscured, {int(uncovered.sum())} without coverage"
     )
     ax.set_title(summary, loc="left", fontsize=9, color="#333333")
 
+    # y range, in axes fractions: unobservable acquisitions sit in a strip *below* zero
+    # (they have no count), data fill the middle, event labels a band at the top.
     ymax_data = float(np.nanmax(hi[has])) if has.any() else 0.0
     refs = [v for v in (b.value, b.threshold) if v is not None]
-    ymax = max([ymax_data, *refs, 5.0]) * 1.12
-    # Unobservable acquisitions sit in a strip *below* zero: they have no count.
-    ax.set_ylim(-0.1 * ymax, ymax)
-    ax.axhspan(-0.1 * ymax, 0.0, color="#F2F2F2", lw=0, zorder=0)
+    data_top = max([ymax_data, *refs, 5.0])
+    band_bottom = 1.0 - (8.0 + n_rows * _EVENT_ROW_PT) / top_h_pt
+    top_frac = min(_DATA_TOP, band_bottom)
+    y_range = data_top / (top_frac - _STRIP)
+    y_lo = -_STRIP * y_range
+    ax.set_ylim(y_lo, y_lo + y_range)
+    # No count scale in the strip below zero nor in the event band.
+    ax.set_yticks([t for t in ax.get_yticks() if 0.0 <= t <= data_top * 1.05])
+    ax.axhspan(y_lo, 0.0, color="#F2F2F2", lw=0, zorder=0)
     ax.axhline(0.0, color="#999999", lw=0.8, zorder=1)
     strip = blended_transform_factory(ax.transData, ax.transAxes)
 
     if ok.sum() > 1:
-        ax.plot(x[ok], y[ok], color=_COUNT_COLOR, lw=0.8, alpha=0.45, zorder=2, gid="ok-path")
+        # The connecting line stops across long gaps without any acquisition: it must
+        # not suggest values nobody observed.
+        x_ok, y_ok = x[ok], y[ok]
+        steps_d = np.diff(x).astype("timedelta64[s]").astype(float) / 86400.0
+        typical = float(np.median(steps_d[steps_d > 0])) if (steps_d > 0).any() else 0.0
+        long_gap = max(3.0 * typical, 30.0)
+        gaps_d = np.diff(x_ok).astype("timedelta64[s]").astype(float) / 86400.0
+        breaks = np.flatnonzero(gaps_d > long_gap) + 1
+        x_path = np.insert(x_ok, breaks, np.datetime64("NaT", "us"))
+        y_path = np.insert(y_ok, breaks, np.nan)
+        ax.plot(x_path, y_path, color=_COUNT_COLOR, lw=0.8, alpha=0.45, zorder=2, gid="ok-path")
     if ok.any():
         ax.errorbar(
             x[ok],
@@ -280,34 +404,26 @@ def timeseries_figure(
             color=_MISSING_COLOR,
         )
 
-    # x range: the data, padded; events outside it are not drawn (they would squash it).
-    if n:
-        t0, t1 = x.min(), x.max()
-    else:
-        t0 = t1 = np.datetime64("2000-01-01T00:00:00", "us")
-    span = max((t1 - t0) / np.timedelta64(1, "D"), 1.0)
-    pad = np.timedelta64(int(max(0.04 * span, 3.0) * 86400), "s")
-    xmin, xmax = t0 - pad, t1 + pad
     ax.set_xlim(xmin, xmax)
+    # Events: a dotted line up to a horizontal label in the band above the data.
     event_top = blended_transform_factory(ax.transData, ax.transAxes)
-    for ev in events:
+    for ev, text, (row, ha) in zip(shown_events, event_labels, placed, strict=True):
         te = np.datetime64(ev.date.isoformat(), "us")
-        if not (xmin <= te <= xmax):
-            continue
-        for a in (ax, ax_t):
-            a.axvline(te, color=_EVENT_COLOR, lw=1.0, ls=":", zorder=1)
+        y_row = _event_row_y(row, top_h_pt)
+        ax.axvline(te, ymax=y_row, color=_EVENT_COLOR, lw=1.0, ls=":", zorder=1)
+        ax_t.axvline(te, color=_EVENT_COLOR, lw=1.0, ls=":", zorder=1)
         ax.text(
             te,
-            0.97,
-            f"{ev.label} ({ev.date.isoformat()})" if ev.label else ev.date.isoformat(),
+            y_row,
+            text,
             transform=event_top,
-            rotation=90,
-            ha="right",
-            va="top",
-            fontsize=8,
+            ha=ha,
+            va="center",
+            fontsize=_EVENT_FONT_PT,
             color=_EVENT_COLOR,
-            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1.0},
+            bbox={"facecolor": "white", "edgecolor": "#BBBBBB", "lw": 0.6, "pad": 1.5},
             zorder=6,
+            clip_on=False,
         )
 
     ax.set_ylabel("rail vehicles in AOI")
@@ -332,8 +448,11 @@ def timeseries_figure(
         )
 
     # Bottom panel: counted vehicles by type, stacked per acquisition.
-    width = _bar_widths_days(x[has]) if has.any() else 3.0
+    axis_days = float((xmax - xmin) / np.timedelta64(1, "D"))
+    width = _bar_widths_days(x[has], axis_span_days=axis_days) if has.any() else 3.0
     bottom = np.zeros(int(has.sum()))
+    # Partial counts see only part of the yard: lighter bars.
+    bar_alpha = np.where(partial[has], 0.45, 1.0)
     xd = mdates.date2num(x[has]) if has.any() else np.array([])
     for t in VEHICLE_TYPES:
         if t not in counts.columns or not has.any():
@@ -346,14 +465,14 @@ def timeseries_figure(
             v,
             width=width,
             bottom=bottom,
-            color=TYPE_COLORS[t],
+            color=[to_rgba(TYPE_COLORS[t], a) for a in bar_alpha],
             edgecolor="white",
             linewidth=0.3,
             label=TYPE_LABELS[t],
             align="center",
         )
         bottom = bottom + v
-    ax_t.set_ylabel("by type")
+    ax_t.set_ylabel("vehicles by type")
     ax_t.set_ylim(0, max(float(bottom.max()) if bottom.size else 0.0, 1.0) * 1.1)
     ax_t.grid(axis="y", color="#DDDDDD", lw=0.7)
     ax_t.set_axisbelow(True)
@@ -515,7 +634,7 @@ def quicklook(
     h, w = img.shape[:2]
     if ax is None:
         width_in = 7.2
-        height_in = min(max(width_in * h / max(w, 1), 2.5), 9.0) + 1.1
+        height_in = min(max(width_in * h / max(w, 1), 2.5), 9.0) + 1.4
         fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
         ax = fig.add_subplot()
     ax.imshow(img, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
@@ -655,15 +774,16 @@ def quicklook(
             zorder=7,
             path_effects=[pe.withStroke(linewidth=2, foreground="black")],
         )
+    # Text sizes for a quicklook shown about 550 px wide in the report gallery.
     if title:
-        ax.set_title(title, fontsize=9.5, loc="left")
+        ax.set_title(title, fontsize=11, loc="left")
     if handles:
         ax.legend(
             handles=handles,
             loc="upper center",
             bbox_to_anchor=(0.5, -0.01),
-            ncol=min(4, len(handles)),
-            fontsize=8,
+            ncol=min(3, len(handles)),
+            fontsize=10,
             frameon=False,
         )
     return ax

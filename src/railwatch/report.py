@@ -244,6 +244,11 @@ def _anomaly(v: Any) -> str:
     return '<span class="badge anomaly">anomaly</span>' if bool(v) else "no"
 
 
+def _scene_list(v: Any) -> str:
+    """``a.tif;b.tif`` as ``a.tif; b.tif`` so that long lists can wrap."""
+    return "" if v is None or _isna(v) else "; ".join(str(v).split(";"))
+
+
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -296,6 +301,11 @@ tr.anom td { background:#fdecea; }
 .gallery { display:grid; grid-template-columns:repeat(auto-fill,minmax(520px,1fr)); gap:18px; }
 .gallery figure { margin:0; }
 code, .mono { font-family:ui-monospace,"DejaVu Sans Mono",monospace; font-size:12.5px; }
+table.compact th, table.compact td { padding:4px 6px; }
+table.compact th { white-space:normal; vertical-align:bottom; }
+.files { font-size:11px; color:var(--muted); white-space:normal; overflow-wrap:anywhere;
+  max-width:21em; }
+.card .v small { font-size:15px; font-weight:500; color:var(--muted); white-space:nowrap; }
 ul { margin:4px 0 10px 20px; padding:0; }
 footer { margin-top:40px; color:var(--muted); font-size:12.5px; }
 """
@@ -342,11 +352,19 @@ def _summary(res: ReportInputs, b: Baseline) -> str:
             )
         )
     body = "".join(
-        f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div>'
+        f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_card_value(v)}</div>'
         f'<div class="d">{_e(dd)}</div></div>'
         for k, v, dd in cards
     )
     return f'<section class="cards">{body}</section>'
+
+
+def _card_value(v: str) -> str:
+    """A card's value; an interval ``12 [9–15]`` gets its bracket in smaller type."""
+    head, sep, tail = v.partition(" [")
+    if not sep:
+        return _e(v)
+    return f"{_e(head)} <small>[{_e(tail)}</small>"
 
 
 def _baseline_section(b: Baseline, cfg: BaselineConfig) -> str:
@@ -442,27 +460,27 @@ def _acquisitions_section(res: ReportInputs) -> str:
     c = res.counts
     types = [t for t in VEHICLE_TYPES if t in c.columns]
     head = (
-        '<tr><th class="l">acquired</th><th class="l">status</th><th>railcars [low–high]</th>'
+        '<tr><th class="l">acquired · files</th><th class="l">status</th>'
+        "<th>railcars<br>[low–high]</th><th>anomaly</th><th>coverage</th><th>cloud</th>"
         + "".join(f"<th>{_e(t)}</th>" for t in types)
-        + "<th>coverage</th><th>cloud</th><th>GSD m</th><th>shift m</th><th>anomaly</th>"
-        '<th class="l">scenes</th></tr>'
+        + "<th>GSD m</th><th>shift m</th></tr>"
     )
     rows = []
     for r in c.to_dict("records"):
         anom = not _isna(r["anomaly"]) and bool(r["anomaly"])
         cls = ' class="anom"' if anom else ""
         rows.append(
-            f'<tr{cls}><td class="l">{_time(r["datetime"])}</td>'
+            f'<tr{cls}><td class="l">{_time(r["datetime"])}'
+            f'<div class="files mono">{_e(_scene_list(r["scenes"]))}</div></td>'
             f'<td class="l">{_badge(str(r["status"]))}</td><td>{_e(_interval(r))}</td>'
-            + "".join(f"<td>{_int(r[t])}</td>" for t in types)
-            + f"<td>{_pct(r['coverage'])}</td><td>{_pct(r['cloud'])}</td>"
-            f"<td>{_num(r['gsd_m'], 2)}</td><td>{_num(r['shift_m'], 1)}</td>"
             f"<td>{_anomaly(r['anomaly'])}</td>"
-            f'<td class="l mono">{_e("" if _isna(r["scenes"]) else r["scenes"])}</td></tr>'
+            f"<td>{_pct(r['coverage'])}</td><td>{_pct(r['cloud'])}</td>"
+            + "".join(f"<td>{_int(r[t])}</td>" for t in types)
+            + f"<td>{_num(r['gsd_m'], 2)}</td><td>{_num(r['shift_m'], 1)}</td></tr>"
         )
     table = (
-        f'<div class="scroll"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
-        "</table></div>"
+        f'<div class="scroll"><table class="compact"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
     looks = dict(res.quicklooks)
     used: set[str] = set()
@@ -643,10 +661,13 @@ def render_html(res: ReportInputs, figure_png: bytes, *, baseline: Baseline | No
         "<h2>Time series</h2>",
         f'<figure><img src="{_data_uri(figure_png)}" alt="{_e(title)}: counts over time '
         'with their interval, baseline and events">'
-        "<figcaption>Top: count per acquisition with its low–high interval; hollow orange "
-        "markers see only part of the yard; grey marks below the zero line are acquisitions "
-        "without a count (obscured or not covered); red rings are anomalies; dotted lines are "
-        "events from the site file. Bottom: counted vehicles by type.</figcaption></figure>",
+        "<figcaption>Top: count per acquisition with its low–high interval (filled: "
+        "complete; hollow orange: only part of the yard seen). The thin line joins complete "
+        "counts and stops across long stretches without acquisitions. Grey marks below the "
+        "zero line are acquisitions without a count (obscured or not covered), never a zero. "
+        "Red rings are anomalies; the green line is the baseline, the dashed red line the "
+        "anomaly threshold; dotted lines are events from the site file, labelled at the top. "
+        "Bottom: counted vehicles by type (pale bars: partial counts).</figcaption></figure>",
         _baseline_section(b, res.baseline_cfg),
         _weekly_section(res.weekly),
         _acquisitions_section(res),
