@@ -58,10 +58,6 @@ def _run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: track extraction from a single image (docs/accuracy.md) finds 4 of 6 cars",
-)
 def test_single_geotiff_with_aoi_only(yard):
     tmp, img, aoi = yard
     out = tmp / "out"

@@ -20,7 +20,8 @@ import io
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from shapely.geometry.base import BaseGeometry
 from railwatch import align as align_mod
 from railwatch._version import __version__
 from railwatch.detect import SceneAnalysis, analyse_scene, learn_background
-from railwatch.errors import NoUsableScenes, SceneReadError
+from railwatch.errors import NoUsableScenes, RailwatchError, SceneReadError
 from railwatch.imagery import (
     MAX_WINDOW_PIXELS,
     Acquisition,
@@ -58,6 +59,9 @@ __all__ = [
     "StackProducts",
     "RunResult",
     "run_count",
+    "run_sites",
+    "site_subdirs",
+    "SiteRun",
     "process_acquisition",
     "build_stack",
     "align_scenes",
@@ -771,11 +775,16 @@ def run_count(
 
             # Each result is committed as soon as it exists: a run killed half-way keeps
             # what it finished, and the next run does only the rest.
+            n_saved = 0
+
             def save(i: int, result: Any) -> None:
+                nonlocal n_saved
                 with state.transaction():
                     state.save_acquisition(todo[i].id, fps[todo[i].id], version, result)
+                n_saved += 1
                 if progress:
-                    progress("analysing", i + 1, len(todo))
+                    # Results arrive in completion order on a pool or cluster.
+                    progress("analysing", n_saved, len(todo))
 
             if scenes and ex.workers <= 1 and not ex.scheduler:
                 # Serial runs reuse the scenes read for the stack instead of reading again.
@@ -813,8 +822,8 @@ def run_count(
                 checksums,
                 {
                     "resolution_m": grid.resolution_m,
-                    "workers": workers,
-                    "scheduler": scheduler,
+                    "workers": ex.workers,
+                    "scheduler": ex.scheduler,
                     "max_pixels": max_pixels,
                 },
                 report=report,
@@ -837,6 +846,152 @@ def run_count(
         stack_version=version,
         outcomes=tuple(outcomes),
     )
+
+
+# ----------------------------------------------------------------------------- many sites
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRun:
+    """Outcome of one site of :func:`run_sites`: its result, or the error that stopped it."""
+
+    site: Site
+    out_dir: Path
+    result: RunResult | None
+    error: RailwatchError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the site's outputs were written."""
+        return self.error is None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _tagged(progress: Progress | None, tag: str) -> Progress | None:
+    """``progress`` with its stage names prefixed by ``tag``."""
+    if progress is None:
+        return None
+    report = progress
+
+    def tagged(stage: str, done: int, total: int) -> None:
+        report(f"{tag}: {stage}", done, total)
+
+    return tagged
+
+
+def site_subdirs(sites: Sequence[Site]) -> list[str]:
+    """One output subfolder name per site, unique within ``sites``.
+
+    The name is the site's ``name`` as a lower-case ASCII slug; a site whose name gives
+    no slug uses its file's name. Sites that would share a folder are told apart by
+    their file's name, then by a number.
+
+    Parameters
+    ----------
+    sites : sequence of Site
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> a = Site(name="Tumangang yard", aoi=box(0, 0, 1, 1), path="configs/a.yaml")
+    >>> b = Site(name="Tumangang yard", aoi=box(0, 0, 1, 1), path="configs/b.yaml")
+    >>> c = Site(name="Хасан", aoi=box(0, 0, 1, 1), path="configs/khasan.yaml")
+    >>> site_subdirs([a, b, c])
+    ['tumangang-yard-a', 'tumangang-yard-b', 'khasan']
+    """
+    stems = [_slug(Path(s.path).stem) if s.path else "" for s in sites]
+    names = [_slug(s.name) or stem or "site" for s, stem in zip(sites, stems, strict=True)]
+    names = [
+        f"{n}-{stem}" if names.count(n) > 1 and stem and stem != n else n
+        for n, stem in zip(names, stems, strict=True)
+    ]
+    out: list[str] = []
+    for n in names:
+        k, unique = 1, n
+        while unique in out:
+            k += 1
+            unique = f"{n}-{k}"
+        out.append(unique)
+    return out
+
+
+def run_sites(
+    inputs: Sequence[str | Path],
+    sites: Sequence[Site],
+    out_dir: str | Path,
+    *,
+    subdirs: Sequence[str] | None = None,
+    resolution_m: float | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    force: bool = False,
+    max_pixels: int = MAX_WINDOW_PIXELS,
+    report: bool = True,
+    progress: Progress | None = None,
+) -> Iterator[SiteRun]:
+    """Count railcars for several sites on the same imagery, one subfolder each.
+
+    Every site runs :func:`run_count` into ``out_dir / subdir`` with its own lock, state
+    and outputs; all of them share one process pool or one Dask client. A site that
+    fails (nothing usable over its AOI, its folder locked by another run, an output
+    that cannot be written) is yielded with its error and the others go on.
+
+    Parameters
+    ----------
+    inputs : sequence of str or Path
+        Image files, folders or STAC documents, searched for every site.
+    sites : sequence of Site
+    out_dir : str or Path
+        Parent output directory.
+    subdirs : sequence of str, optional
+        Subfolder of each site; default :func:`site_subdirs`.
+    resolution_m, workers, scheduler, force, max_pixels, report
+        As for :func:`run_count`.
+    progress : callable, optional
+        ``progress(stage, done, total)``; stages are prefixed with the subfolder name.
+
+    Yields
+    ------
+    SiteRun
+        One per site, in order, as soon as the site is done.
+
+    Raises
+    ------
+    NoUsableScenes
+        The Dask scheduler cannot be reached (before any site starts).
+    """
+    names = list(subdirs) if subdirs is not None else site_subdirs(sites)
+    if len(names) != len(sites) or len(set(names)) != len(names):
+        raise ValueError("subdirs must give one distinct folder per site")
+    parent = Path(out_dir)
+    with Executor(workers, scheduler) as ex:
+        for site, name in zip(sites, names, strict=True):
+            out = parent / name
+            logger.info("site %s -> %s", site.name, out)
+            try:
+                result = run_count(
+                    inputs,
+                    site,
+                    out,
+                    resolution_m=resolution_m,
+                    force=force,
+                    max_pixels=max_pixels,
+                    report=report,
+                    progress=_tagged(progress, name),
+                    executor=ex,
+                )
+            except RailwatchError as exc:
+                logger.info("site %s failed: %s", site.name, exc)
+                yield SiteRun(site, out, None, exc)
+                continue
+            yield SiteRun(site, out, result)
 
 
 def _write_outputs(

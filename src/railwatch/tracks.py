@@ -3,18 +3,20 @@
 Everything here is pure: arrays, a :class:`~railwatch.site.SiteGrid` and shapely
 geometries in the grid CRS (metres) go in; lines and sampled arrays come out.
 
-Extraction (:func:`extract_tracks`) looks for the rail pair: two thin parallel lines one
-gauge apart with no line between them. Each date's thin-line responses (both polarities)
-are combined by their maximum over the dates, so a rail seen on any date counts although
-trains hide it on others. Lines are traced from the strongest rail-pair seeds in 1 m steps
-with a +/-0.5 m lateral search, a direction refitted over the last 12 m and a turning
-limit (100 m radius), bridging up to ``max_gap_m`` without evidence; in a single image the
-edges of a 3.2 m strip (car body or ballast bed) also count as evidence.
+Extraction (:func:`extract_tracks`) looks for two kinds of evidence centred on a track:
+the *rail pair* -- both rails as sharp maxima of the thin-line response exactly one half
+gauge either side (each date's response, maximum over the dates) -- and, in a single
+image, where 0.5 m pixels barely resolve the rails, a *strip* of car-body or ballast-bed
+width (3.1-3.9 m) with sharp parallel edges, so a long train is itself evidence of its
+track. Lines are traced from the strongest seeds in 1 m steps with a +/-0.5 m lateral
+search (+/-1 m while bridging), the direction taken from a quadratic fitted over the last
+12 m (curves are followed without lag) and a turning limit (100 m radius), then smoothed
+by a local weighted quadratic fit in which rail-pair points weigh most.
 
-Known limits (see tests/test_tracks.py xfails and docs/accuracy.md): at 0.5 m a single
-summer image barely resolves the rails and the tracer can lock between tracks; the gauge
-tolerance lets a fence and its shadow 1 m apart pass as a pair; a through line can drift
-towards a branch at a turnout.
+Known limits (docs/accuracy.md): in a stack the rail-pair seeds also fire between tracks
+and along formation edges (precision about 0.75); in single images lines also run along
+formation edges and past the yard ends; a dark car's shadow pulls a strip-only line
+sideways by up to half the shadow width.
 """
 
 from __future__ import annotations
@@ -280,6 +282,9 @@ GAUGE_M = 2 * RAIL_HALF_GAUGE_M
 """Distance between rail centre lines (1520 mm gauge; 1435 mm is 0.09 m narrower)."""
 CAR_HALF_WIDTH_M = 1.6
 """Half the body width of a freight car (DOMAIN.md: 3.1-3.3 m)."""
+STRIP_HALF_WIDTHS_M = (1.55, 1.75, 1.95)
+"""Half widths tried for the strip centred on a track: car body (3.1-3.3 m), ballast bed
+(top 3-4 m)."""
 MIN_RADIUS_M = 100.0
 """Sharpest curve a traced line may follow (yards: >= ~150 m; some slack for noise)."""
 MAX_STACK_DATES = 24
@@ -288,8 +293,18 @@ _STEP_M = 1.0
 _FIT_WINDOW_M = 12.0
 _LATERAL_M = 0.5
 _DUPLICATE_RUN_M = 25.0
-_SEED_Z = 8.0
-_TRACE_Z = 4.0
+_PEAK_DELTA_M = 0.3
+"""A rail must respond more at one half gauge than this much nearer or farther out."""
+_EDGE_DELTA_M = 0.2
+"""A strip edge must be stronger than the gradient this much inside and outside it."""
+_MIXED_EDGE_WEIGHT = 0.7
+_STRIP_RANK_WEIGHT = 0.3
+_SEED_Z = 6.0
+_TRACE_Z = 3.0
+_SEED_REL = 0.2
+"""Seeds also need this share of the strongest responses (99.5th percentile)."""
+_STACK_SEED_REL = 0.4
+"""The same in a stack, whose maximum over dates lifts the noise as well."""
 
 
 def _filled(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -330,11 +345,9 @@ class RailMaps:
     dark, bright : numpy.ndarray
         (H, W) float32: strongest thin dark / bright line response over the dates, in
         units of each date's noise.
-    body : numpy.ndarray
-        (H, W) float32: the single image, or the per-pixel median of the stack (what is
-        usually there: long-parked trains show as car bodies).
-    body_noise : float
-        Noise of ``body`` (robust standard deviation of its fine detail).
+    grad_r, grad_c : numpy.ndarray
+        (H, W) float32: gradient (rows, columns) of the single image or of the per-pixel
+        median of the stack (ballast beds and long-parked trains), in units of its noise.
     observed : numpy.ndarray
         (H, W) bool: observed on at least one date.
     theta : numpy.ndarray
@@ -343,8 +356,8 @@ class RailMaps:
 
     dark: np.ndarray
     bright: np.ndarray
-    body: np.ndarray
-    body_noise: float
+    grad_r: np.ndarray
+    grad_c: np.ndarray
     observed: np.ndarray
     theta: np.ndarray
 
@@ -352,7 +365,7 @@ class RailMaps:
 def rail_maps(
     images: Sequence[np.ndarray], valids: Sequence[np.ndarray], resolution_m: float
 ) -> RailMaps:
-    """Combine a stack (or one image) into rail-line evidence.
+    """Combine a stack (or one image) into rail-line and strip-edge evidence.
 
     Parameters
     ----------
@@ -399,8 +412,15 @@ def rail_maps(
         body = np.nan_to_num(np.nanmedian(np.stack(stack), axis=0), nan=0.0).astype(np.float32)
     else:
         body = np.zeros(shape, np.float32)
-    diff = np.diff(body[observed.any(axis=1)][:, ::3], axis=1).ravel() if observed.any() else []
-    body_noise = _robust_sigma(np.asarray(diff)) / math.sqrt(2)
+    gsig = max(0.6, 0.35 / resolution_m)
+    grad_r = ndi.gaussian_filter(body, gsig, order=(1, 0))
+    grad_c = ndi.gaussian_filter(body, gsig, order=(0, 1))
+    if observed.any():
+        g_noise = _robust_sigma(np.concatenate([grad_r[observed][::5], grad_c[observed][::5]]))
+    else:
+        g_noise = 1.0
+    grad_r /= g_noise
+    grad_c /= g_noise
     # Along-line direction: across the ridges of the combined line map.
     m = dark + bright
     gr = ndi.gaussian_filter(m, sigma, order=(1, 0))
@@ -410,7 +430,7 @@ def rail_maps(
     jcc = ndi.gaussian_filter(gc * gc, win)
     jrc = ndi.gaussian_filter(gr * gc, win)
     theta = (0.5 * np.arctan2(2 * jrc, jrr - jcc) + np.pi / 2).astype(np.float32)
-    return RailMaps(dark, bright, body, float(body_noise), observed, theta)
+    return RailMaps(dark, bright, grad_r, grad_c, observed, theta)
 
 
 def _sample(arr: np.ndarray, rc: np.ndarray) -> np.ndarray:
@@ -426,23 +446,101 @@ def _shifted(arr: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> np.ndarray:
     return ndi.map_coordinates(arr, [rr + dr, cc + dc], order=1, mode="nearest", prefilter=False)
 
 
-def _pair_map(line_map: np.ndarray, theta: np.ndarray, half_px: float) -> np.ndarray:
-    """Rail-pair response: both rails present one half gauge either side, centre clear."""
-    nr, nc = np.cos(theta + np.pi / 2) * half_px, np.sin(theta + np.pi / 2) * half_px
-    left = _shifted(line_map, nr, nc)
-    right = _shifted(line_map, -nr, -nc)
-    return np.minimum(left, right) - line_map
+def _evidence(
+    maps: RailMaps, pts: np.ndarray, normal: np.ndarray, along: np.ndarray, res: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rail-pair and strip evidence at points (k, 2) with unit normals and directions (k, 2).
 
+    Returns
+    -------
+    rail : numpy.ndarray
+        (k,) both rails present as *sharp* maxima of the thin-line response exactly one
+        half gauge either side (higher there than :data:`_PEAK_DELTA_M` nearer or farther
+        out, so a fence and its shadow 1 m apart or the two edges of a dark strip do not
+        pass), in line-noise units; the weaker rail counts; best of both polarities.
+    strip : numpy.ndarray
+        (k,) a strip of car-body or ballast-bed width centred on the point: opposite,
+        equally signed outward edges at one of :data:`STRIP_HALF_WIDTHS_M` either side,
+        each a sharp maximum of the gradient (stronger than :data:`_EDGE_DELTA_M` inside
+        and outside it, so the narrower strip between two tracks does not pass), in
+        gradient-noise units.
+    """
+    taps = np.array([-0.5, 0.0, 0.5]) / res
+    p = pts[:, None, :] + taps[None, :, None] * along[:, None, :]
 
-def _bar_map(body: np.ndarray, theta: np.ndarray, half_width_px: float, sigma_px: float):
-    """Strip response: opposite edges ``half_width_px`` either side across the line."""
-    nr, nc = np.cos(theta + np.pi / 2), np.sin(theta + np.pi / 2)
-    gn = nr * ndi.gaussian_filter(body, sigma_px, order=(1, 0)) + nc * ndi.gaussian_filter(
-        body, sigma_px, order=(0, 1)
+    def at(arr: np.ndarray, offs_px: np.ndarray) -> np.ndarray:
+        """(len(offs), k) samples at each across offset, averaged over the taps."""
+        q = p[None] + offs_px[:, None, None, None] * normal[None, :, None, :]
+        return _sample(arr, q).mean(axis=2)
+
+    h = RAIL_HALF_GAUGE_M / res
+    dl = _PEAK_DELTA_M / res
+    rail_offs = np.array([h, h - dl, h + dl, -h, -(h - dl), -(h + dl)])
+    rail = np.zeros(len(pts), np.float32)
+    for m in (maps.dark, maps.bright):
+        v = at(m, rail_offs)
+        sides = [np.where(v[i] >= np.maximum(v[i + 1], v[i + 2]), v[i], 0.0) for i in (0, 3)]
+        np.maximum(rail, np.minimum(sides[0], sides[1]), out=rail)
+    de = _EDGE_DELTA_M / res
+    widths = [half_m / res for half_m in STRIP_HALF_WIDTHS_M]
+    strip_offs = np.array([s * x for w in widths for s in (1.0, -1.0) for x in (w, w - de, w + de)])
+    # Outward gradient (positive: brighter outwards) at each offset.
+    sign = np.sign(strip_offs)[:, None]
+    g_all = sign * (
+        at(maps.grad_r, strip_offs) * normal[None, :, 0]
+        + at(maps.grad_c, strip_offs) * normal[None, :, 1]
     )
-    plus = _shifted(gn, nr * half_width_px, nc * half_width_px)
-    minus = _shifted(gn, -nr * half_width_px, -nc * half_width_px)
-    return np.where(plus * minus < 0, np.minimum(np.abs(plus), np.abs(minus)), 0.0)
+    strip = np.zeros(len(pts), np.float32)
+    for k in range(len(widths)):
+        outs = []
+        for side in (0, 1):
+            i = 6 * k + 3 * side
+            g = g_all[i]
+            peak = np.abs(g) >= np.maximum(np.abs(g_all[i + 1]), np.abs(g_all[i + 2]))
+            outs.append(np.where(peak, g, 0.0))
+        # Same sign: a strip brighter or darker than both sides. Opposite signs: a body
+        # between ground and its own shadow (a red car: darker than the ground, brighter
+        # than the shadow), weighed less.
+        same = np.where(outs[0] * outs[1] > 0, 1.0, _MIXED_EDGE_WEIGHT)
+        val = same * np.minimum(np.abs(outs[0]), np.abs(outs[1]))
+        np.maximum(strip, val, out=strip)
+    return rail, strip
+
+
+def _dense_evidence(
+    maps: RailMaps, inside: np.ndarray, res: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_evidence` at every pixel inside, across the local direction.
+
+    Each pixel is tried a quarter pixel either side across the line (the rail test needs
+    the centre to within a third of a pixel); the better try is kept, and its offset
+    (pixels along the normal) is returned so that seeds start on it.
+    """
+    rc = np.argwhere(inside).astype(np.float64)
+    th = maps.theta[inside].astype(np.float64)
+    along = np.column_stack([np.cos(th), np.sin(th)])
+    normal = np.column_stack([-along[:, 1], along[:, 0]])
+    rail = np.zeros(inside.shape, np.float32)
+    strip = np.zeros(inside.shape, np.float32)
+    offset = np.zeros(inside.shape, np.float32)
+    chunk = 100_000
+    for a in range(0, len(rc), chunk):
+        sl = slice(a, a + chunk)
+        best = None
+        for off in (-0.25, 0.25):
+            r, s = _evidence(maps, rc[sl] + off * normal[sl], normal[sl], along[sl], res)
+            if best is None:
+                best = (r, s, np.full(len(r), off))
+                continue
+            better = r + s > best[0] + best[1]
+            best = (
+                np.maximum(best[0], r),
+                np.maximum(best[1], s),
+                np.where(better, off, best[2]),
+            )
+        sel = tuple(rc[sl].astype(int).T)
+        rail[sel], strip[sel], offset[sel] = best
+    return rail, strip, offset
 
 
 def _along_mean(arr: np.ndarray, theta: np.ndarray, length_px: float, taps: int) -> np.ndarray:
@@ -454,59 +552,42 @@ def _along_mean(arr: np.ndarray, theta: np.ndarray, length_px: float, taps: int)
 
 
 class _Tracer:
-    """Follows a track from a seed, one step at a time, on rail-pair and car-body evidence."""
+    """Follows a track from a seed, one step at a time, on rail-pair and strip evidence."""
 
     def __init__(
         self,
         maps: RailMaps,
         res: float,
         *,
-        lo: float,
+        rail_lo: float,
+        strip_lo: float,
         max_gap_m: float,
-        pair_sig: float,
-        bar_sig: float,
     ) -> None:
         self.maps = maps
-        self.pair_sig = pair_sig
-        self.bar_sig = bar_sig
         self.res = res
-        self.lo = lo
+        self.rail_lo = rail_lo
+        self.strip_lo = strip_lo
         self.max_gap_px = max_gap_m / res
         self.step = _STEP_M / res
-        self.half = RAIL_HALF_GAUGE_M / res
         self.offsets = np.arange(-_LATERAL_M, _LATERAL_M + 1e-9, 0.125) / res
-        self.taps = np.array([-0.5, 0.0, 0.5]) / res
+        self.wide_offsets = np.arange(-2 * _LATERAL_M, 2 * _LATERAL_M + 1e-9, 0.125) / res
         self.max_turn = _STEP_M / MIN_RADIUS_M
+        self.max_curv = 1.0 / (MIN_RADIUS_M / res)
         self.fit_n = max(3, int(round(_FIT_WINDOW_M / _STEP_M)))
         h, w = maps.observed.shape
         self.shape = (h, w)
         self.owner = np.full((h, w), -1, np.int32)
         self.claim_px = max(1.0, 1.2 / res)
-        self.bar_half = CAR_HALF_WIDTH_M / res
-        sigma_px = max(0.6, 0.5 / res)
-        self.grad = (
-            ndi.gaussian_filter(maps.body, sigma_px, order=(1, 0)),
-            ndi.gaussian_filter(maps.body, sigma_px, order=(0, 1)),
+
+    def score(self, pts: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Combined score and rail / strip evidence (in threshold units) at points (k, 2)."""
+        nrm = np.array([-d[1], d[0]])
+        k = len(pts)
+        rail, strip = _evidence(
+            self.maps, pts, np.broadcast_to(nrm, (k, 2)), np.broadcast_to(d, (k, 2)), self.res
         )
-
-    def pair(self, pts: np.ndarray, normal: np.ndarray, along: np.ndarray, pol: str) -> np.ndarray:
-        """Pair evidence at candidate points (k, 2), averaged over a few along-track taps."""
-        m = self.maps.dark if pol == "dark" else self.maps.bright
-        p = pts[:, None, :] + self.taps[None, :, None] * along
-        left = _sample(m, p + self.half * normal)
-        right = _sample(m, p - self.half * normal)
-        centre = _sample(m, p)
-        return (np.minimum(left, right) - centre).mean(axis=1)
-
-    def bar(self, pts: np.ndarray, normal: np.ndarray, along: np.ndarray) -> np.ndarray:
-        """Strip evidence: opposite edges of a ~3.2 m wide car body or ballast bed."""
-        p = pts[:, None, :] + self.taps[None, :, None] * along
-        g = []
-        for side in (1.0, -1.0):
-            q = p + side * self.bar_half * normal
-            g.append(_sample(self.grad[0], q) * normal[0] + _sample(self.grad[1], q) * normal[1])
-        val = np.where(g[0] * g[1] < 0, np.minimum(np.abs(g[0]), np.abs(g[1])), 0.0)
-        return val.mean(axis=1)
+        r, s = rail / self.rail_lo, strip / self.strip_lo
+        return r + s, r, s
 
     def inside(self, p: np.ndarray) -> bool:
         r, c = int(round(p[0])), int(round(p[1]))
@@ -521,20 +602,19 @@ class _Tracer:
         o = int(self.owner[r, c])
         return o if o != me else -1
 
-    def best_direction(self, seed: np.ndarray, theta: float, pol: str) -> np.ndarray:
+    def best_direction(self, seed: np.ndarray, theta: float) -> np.ndarray:
         angles = theta + np.radians(np.arange(-20, 20.1, 2.0))
         best, best_e = angles[len(angles) // 2], -np.inf
         span = np.arange(-4.0, 4.01, 1.0) / self.res
         for a in angles:
             d = np.array([math.cos(a), math.sin(a)])
-            nrm = np.array([-d[1], d[0]])
-            e = float(self.pair(seed + span[:, None] * d, nrm, d, pol).mean())
+            e = float(self.score(seed + span[:, None] * d, d)[0].mean())
             if e > best_e:
                 best, best_e = a, e
         return np.array([math.cos(best), math.sin(best)])
 
-    def walk(self, seed: np.ndarray, d: np.ndarray, pol: str, me: int) -> tuple[list, list]:
-        """Points and their evidence kind (2 rail pair, 1 car body, 0 bridged) from seed on."""
+    def walk(self, seed: np.ndarray, d: np.ndarray, me: int) -> tuple[list, list]:
+        """Points and their evidence kind (2 rail pair, 1 strip, 0 bridged) from seed on."""
         pts = [seed.copy()]
         kinds = [2]
         gap = 0.0
@@ -545,14 +625,16 @@ class _Tracer:
             if not self.inside(p):
                 break
             nrm = np.array([-d[1], d[0]])
-            cands = p + self.offsets[:, None] * nrm
-            e = self.pair(cands, nrm, d, pol) / self.pair_sig
-            b = self.bar(cands, nrm, d) / self.bar_sig
-            score = e + b
+            # Search wider while bridging, to pick the rails up again past a train.
+            offsets = self.offsets if gap == 0 else self.wide_offsets
+            cands = p + offsets[:, None] * nrm
+            score, r, s = self.score(cands, d)
+            # Prefer staying on the predicted line when the evidence is flat across.
+            score = score - 1.0 * np.abs(offsets) * self.res
             j = int(np.argmax(score))
             kind = 0
-            if score[j] > self.lo:
-                p, kind = cands[j], (2 if e[j] > 0.5 * self.lo else 1)
+            if r[j] >= 1.0 or s[j] >= 1.0:
+                p, kind = cands[j], (2 if r[j] >= 1.0 else 1)
             pts.append(p)
             kinds.append(kind)
             gap = 0.0 if kind else gap + self.step
@@ -574,15 +656,24 @@ class _Tracer:
         return pts, kinds
 
     def _direction(self, pts: list, kinds: list, d: np.ndarray) -> np.ndarray:
+        """Direction at the last point: a circle (parabola) fitted over the last 12 m.
+
+        The fit's slope at the newest point, not the chord, so a curve is followed
+        without lagging; its curvature is capped at :data:`MIN_RADIUS_M`.
+        """
         sel = [p for p, k in zip(pts[-self.fit_n :], kinds[-self.fit_n :], strict=True) if k > 0]
         if len(sel) < 3:
             return d
-        a = np.asarray(sel)
-        a = a - a.mean(axis=0)
-        _, _, vt = np.linalg.svd(a, full_matrices=False)
-        new = vt[0] if vt[0] @ d >= 0 else -vt[0]
-        turn = math.atan2(d[0] * new[1] - d[1] * new[0], float(d @ new))
-        turn = max(-self.max_turn, min(self.max_turn, turn))
+        a = np.asarray(sel) - pts[-1]
+        nrm = np.array([-d[1], d[0]])
+        x, y = a @ d, a @ nrm
+        if len(sel) >= 6 and np.ptp(x) > 4.0 / self.res:
+            c2, c1, _ = np.polyfit(x, y, 2)
+            c2 = float(np.clip(c2, -0.5 * self.max_curv, 0.5 * self.max_curv))
+            slope = float(c1)  # derivative at x = 0, the newest point
+        else:
+            slope = float(np.polyfit(x, y, 1)[0])
+        turn = max(-self.max_turn, min(self.max_turn, math.atan(slope)))
         c, s = math.cos(turn), math.sin(turn)
         return np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]])
 
@@ -608,19 +699,34 @@ def _densify(path: np.ndarray, step: float) -> np.ndarray:
     return np.column_stack([np.interp(s, cum, path[:, 0]), np.interp(s, cum, path[:, 1])])
 
 
-def _smooth_path(path: np.ndarray, window: int) -> np.ndarray:
-    """Moving average that keeps the end points."""
-    if len(path) < 3 or window < 2:
+def _smooth_path(path: np.ndarray, kinds: np.ndarray, half_window: int) -> np.ndarray:
+    """Local weighted quadratic fit of a traced path (one point per step).
+
+    Rail-pair points weigh most, strip points less (a dark car's shadow pulls the strip
+    centre sideways) and bridged points hardly at all, so the line follows the rails where
+    they are seen and runs smoothly (straight, or on a steady curve) through trains.
+    """
+    n = len(path)
+    if n < 4 or half_window < 2:
         return path
-    k = min(window, len(path))
+    weight = np.choose(np.clip(kinds, 0, 2), [0.02, 0.3, 1.0]).astype(float)
     out = path.copy()
-    cs = np.cumsum(np.vstack([np.zeros((1, 2)), path]), axis=0)
-    half = k // 2
-    for i in range(len(path)):
-        a, b = max(0, i - half), min(len(path), i + half + 1)
-        m = min(i - a, b - 1 - i)  # symmetric window so ends do not drift inwards
-        a, b = i - m, i + m + 1
-        out[i] = (cs[b] - cs[a]) / (b - a)
+    idx = np.arange(n, dtype=float)
+    for i in range(n):
+        a, b = max(0, i - half_window), min(n, i + half_window + 1)
+        x = idx[a:b] - i
+        tri = 1.0 - (np.abs(x) / (half_window + 1)) ** 3
+        w = weight[a:b] * tri**3
+        if w.sum() <= 0 or np.count_nonzero(w > 1e-6) < 4:
+            continue
+        basis = np.column_stack([np.ones_like(x), x, x * x])
+        lhs = basis.T @ (basis * w[:, None])
+        rhs = basis.T @ (path[a:b] * w[:, None])
+        try:
+            coef = np.linalg.solve(lhs + 1e-9 * np.eye(3), rhs)
+        except np.linalg.LinAlgError:
+            continue
+        out[i] = coef[0]
     return out
 
 
@@ -663,18 +769,22 @@ def extract_tracks(
 
     Notes
     -----
-    1. Evidence (:func:`rail_maps`): thin-line responses of each date, maximum over dates.
-    2. Seeds: the *rail-pair* response -- both rails present half a gauge either side of
-       the point and no line on the centre -- averaged over 4 m along the local direction,
-       thinned across it, above a robust noise threshold.
+    1. Evidence (:func:`rail_maps`): thin-line responses of each date (maximum over the
+       dates) and the gradient of the image (or of the stack's median).
+    2. Seeds: *rail pairs* -- both rails as sharp maxima exactly one half gauge either
+       side, so a fence and its shadow 1 m apart do not pass -- and, in a single image,
+       *strips* of car-body or bed width with sharp parallel edges; averaged over 4 m
+       along the local direction, thinned across it, above a threshold in noise units
+       that is at least a share of the strongest responses (one snowy date with strong
+       rails does not raise it for the rest).
     3. Tracing from the strongest free seed in both directions in 1 m steps, each step
-       searching +/-0.5 m across for the rail pair (or, where a train hides the rails,
-       for the two edges of a 3.2 m car body), the direction refitted over the last 12 m
-       and turned no sharper than a 100 m radius, so a through track runs straight
-       across turnouts and a diverging track is traced on its own; stretches without
-       evidence are bridged up to ``max_gap_m``.
-    4. Lines that mostly run on an already traced line are cut where they join it; ends
-       near another line are snapped onto it (turnouts); collinear pieces are joined.
+       searching +/-0.5 m across (+/-1 m while bridging) for the best evidence, the
+       direction from a quadratic fitted over the last 12 m and turned no sharper than a
+       100 m radius; stretches without evidence are bridged up to ``max_gap_m``.
+    4. Paths with evidence on less than half their length are dropped; the rest are
+       smoothed (local weighted quadratic, rail-pair points weighing most), cut where they
+       run on an already traced line, snapped onto another line near their ends
+       (turnouts) and joined when collinear.
     """
     if not images:
         return []
@@ -683,46 +793,46 @@ def extract_tracks(
     inside = grid.rasterize(aoi.buffer(2 * res)) & maps.observed
     if not inside.any():
         return []
-    half_px = RAIL_HALF_GAUGE_M / res
+    rail, strip, sub_px = _dense_evidence(maps, inside, res)
     along_px = 4.0 / res
-    single = len(images) < 3
-    pairs = {}
-    for pol, m in (("dark", maps.dark), ("bright", maps.bright)):
-        pairs[pol] = _along_mean(_pair_map(m, maps.theta, half_px), maps.theta, along_px, 5)
-    pol_map = pairs["dark"] >= pairs["bright"]
-    pair = np.where(pol_map, pairs["dark"], pairs["bright"])
-    sigma_px = max(0.6, 0.5 / res)
-    bar = _bar_map(maps.body, maps.theta, CAR_HALF_WIDTH_M / res, sigma_px)
-    bar = _along_mean(bar, maps.theta, along_px, 5)
-    pair_sig = _robust_sigma(pair[inside])
-    bar_sig = _robust_sigma(bar[inside])
-    # A stack shows the rails themselves somewhere in time; one image at 0.5 m often does
-    # not resolve them, and then the bed or the car body (a 3.2 m strip) carries the line.
-    bar_weight = 1.0 if single else 0.0
-    bar_sig = bar_sig / bar_weight if bar_weight > 0 else np.inf
-    pair = pair / pair_sig + bar / bar_sig
-    vals = pair[inside]
-    med = float(np.median(vals))
-    sig = _robust_sigma(vals)
-    hi = med + _SEED_Z * sig
-    lo = med + _TRACE_Z * sig
+    rail = _along_mean(rail, maps.theta, along_px, 5)
+    strip = _along_mean(strip, maps.theta, along_px, 5)
+    # Thresholds in noise units, raised for images with strong evidence everywhere (a
+    # snowy date's rails) so that they stay a share of the strongest responses.
+    rel = _SEED_REL if len(images) < 3 else _STACK_SEED_REL
+    rail_hi = max(_SEED_Z, rel * float(np.percentile(rail[inside], 99.5)))
+    strip_hi = max(_SEED_Z, _SEED_REL * float(np.percentile(strip[inside], 99.5)))
+    seed_map = rail / rail_hi
+    if len(images) < 3:
+        # One image at 0.5 m often does not resolve the rails: strips (beds, car bodies)
+        # carry the line. A stack shows the rails on some date; the strips of its median
+        # (a mix of seasons and trains) only help to trace, not to seed.
+        seed_map = np.maximum(seed_map, strip / strip_hi)
     nr, nc = np.cos(maps.theta + np.pi / 2), np.sin(maps.theta + np.pi / 2)
-    peak = (pair >= _shifted(pair, nr, nc)) & (pair >= _shifted(pair, -nr, -nc))
-    seeds = np.argwhere(peak & inside & (pair > hi))
-    order = np.argsort(-pair[seeds[:, 0], seeds[:, 1]], kind="stable")
+    peak = (seed_map >= _shifted(seed_map, nr, nc)) & (seed_map >= _shifted(seed_map, -nr, -nc))
+    seeds = np.argwhere(peak & inside & (seed_map >= 1.0))
+    order = np.argsort(-seed_map[seeds[:, 0], seeds[:, 1]], kind="stable")
     seeds = seeds[order]
-    logger.debug("track seeds: %d (threshold %.2f, noise %.2f)", len(seeds), hi, sig)
-    tracer = _Tracer(maps, res, lo=lo, max_gap_m=max_gap_m, pair_sig=pair_sig, bar_sig=bar_sig)
+    logger.debug(
+        "track seeds: %d (rail threshold %.1f, strip threshold %.1f)", len(seeds), rail_hi, strip_hi
+    )
+    tracer = _Tracer(
+        maps,
+        res,
+        rail_lo=rail_hi * _TRACE_Z / _SEED_Z,
+        strip_lo=strip_hi * _TRACE_Z / _SEED_Z,
+        max_gap_m=max_gap_m,
+    )
     paths: list[tuple[np.ndarray, np.ndarray]] = []
     for r0, c0 in seeds:
         if tracer.owner[r0, c0] >= 0:
             continue
         me = len(paths)
-        pol = "dark" if pol_map[r0, c0] else "bright"
-        seed = np.array([r0, c0], float)
-        d = tracer.best_direction(seed, float(maps.theta[r0, c0]), pol)
-        fwd, kf = tracer.walk(seed, d, pol, me)
-        back, kb = tracer.walk(seed, -d, pol, me)
+        th = float(maps.theta[r0, c0])
+        seed = np.array([r0, c0], float) + sub_px[r0, c0] * np.array([-math.sin(th), math.cos(th)])
+        d = tracer.best_direction(seed, th)
+        fwd, kf = tracer.walk(seed, d, me)
+        back, kb = tracer.walk(seed, -d, me)
         path = np.asarray(back[::-1] + fwd[1:])
         kinds = np.asarray(kb[::-1] + kf[1:])
         # Mark the seed's neighbourhood even for rejected traces, so the loop ends.
@@ -745,21 +855,24 @@ def _finish(
     t = grid.transform
     step = _STEP_M / res
     good: list[tuple[float, LineString]] = []
-    window = max(3, int(round(3.0 / _STEP_M)))
+    half_window = max(2, int(round(8.0 / _STEP_M)))
     for path, kinds in paths:
         if len(path) < 2:
             continue
-        pair_len = float((kinds == 2).sum()) * _STEP_M
+        seen_len = float((kinds > 0).sum()) * _STEP_M
         total = (len(path) - 1) * _STEP_M
-        if pair_len < max(min_length_m, 0.3 * total):
+        if seen_len < max(min_length_m, 0.5 * total):
             continue
-        sm = _smooth_path(_densify(path, step), window)
+        # Rank by evidence: sharp rail pairs count fully, strips (which also appear between
+        # two trains) a third.
+        strength = float((kinds == 2).sum() + _STRIP_RANK_WEIGHT * (kinds == 1).sum())
+        sm = _densify(_smooth_path(path, kinds, half_window), step)
         xs = t.c + (sm[:, 1] + 0.5) * t.a
         ys = t.f + (sm[:, 0] + 0.5) * t.e
         line = LineString(np.column_stack([xs, ys])).simplify(0.05)
         if line.length < 0.5 * min_length_m:
             continue
-        good.append((pair_len, line))
+        good.append((strength, line))
     good = _join_collinear(good, max_gap_m=2 * max_gap_m)
     good = _snap_ends(good, reach_m=2.5)
     out = []

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from railwatch.cli.options import (
+    ConfigError,
+    NothingProcessed,
     ScenesRejected,
     _existing_file,
     aoi_opt,
@@ -19,7 +21,7 @@ from railwatch.cli.options import (
     tracks_opt,
     workers_opt,
 )
-from railwatch.site import resolve_site
+from railwatch.site import Site, resolve_site
 
 
 @click.command(name="count")
@@ -69,11 +71,11 @@ def command(
     item collections or catalogs. Re-runs on the same --out analyse only new or changed
     acquisitions; --force recomputes everything.
     """
-    from railwatch.pipeline import Executor, run_count
+    from railwatch.pipeline import run_count
 
-    paths = _site_files(site_paths)
+    paths, many = _site_files(site_paths)
     show = sys.stderr.isatty() if progress is None else progress
-    if len(paths) <= 1:
+    if not many:
         site = resolve_site(paths[0] if paths else None, aoi=aoi, tracks=tracks)
         with ProgressReporter(enabled=show) as reporter:
             result = run_count(
@@ -92,67 +94,120 @@ def command(
                 f"{result.n_rejected} input file(s) rejected; see {out_dir}/scenes.csv"
             )
         return
-    # Several sites: every site file is checked before any work starts; each site gets
-    # its own subfolder (and lock and state); all share one pool or cluster. A site with
-    # nothing usable does not stop the others; the exit code is the worst of them.
-    sites = [(p, resolve_site(p, aoi=aoi, tracks=tracks)) for p in paths]
-    subdirs = _subdirs([s for _, s in sites], [p for p, _ in sites])
-    from railwatch.errors import RailwatchError
+    _count_sites(
+        imagery,
+        [resolve_site(p, aoi=aoi, tracks=tracks) for p in paths],
+        out_dir,
+        resolution_m=resolution_m,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
+        strict=strict,
+        show=show,
+    )
 
-    failures: list[RailwatchError] = []
+
+def _count_sites(
+    imagery: tuple[Path, ...],
+    sites: list[Site],
+    out_dir: Path,
+    *,
+    resolution_m: float | None,
+    workers: int,
+    scheduler: str | None,
+    force: bool,
+    strict: bool,
+    show: bool,
+) -> None:
+    """Several sites, each into its own subfolder of ``out_dir``, on one pool or cluster.
+
+    Every site file was loaded (and checked) before this starts. A site that fails is
+    reported on one line and the others go on; the exit code is the worst of them.
+    """
+    from railwatch.pipeline import run_sites, site_subdirs
+
+    subdirs = site_subdirs(sites)
+    failed: list[tuple[str, int]] = []
     rejected = 0
-    with Executor(workers, scheduler) as ex:
-        for (path, site), sub in zip(sites, subdirs, strict=True):
-            out = out_dir / sub
-            click.echo(f"== {site.name} ({path}) -> {out}", err=True)
-            try:
-                with ProgressReporter(enabled=show) as reporter:
-                    result = run_count(
-                        imagery,
-                        site,
-                        out,
-                        resolution_m=resolution_m,
-                        force=force,
-                        progress=reporter,
-                        executor=ex,
-                    )
-            except RailwatchError as exc:
-                click.echo(f"Error: {exc}", err=True)
-                failures.append(exc)
+    with ProgressReporter(enabled=show) as reporter:
+        runs = run_sites(
+            imagery,
+            sites,
+            out_dir,
+            subdirs=subdirs,
+            resolution_m=resolution_m,
+            workers=workers,
+            scheduler=scheduler,
+            force=force,
+            progress=reporter,
+        )
+        for run, sub in zip(runs, subdirs, strict=True):
+            reporter.close()
+            if run.error is not None:
+                code = _exit_code(run.error)
+                click.echo(f"Error: {run.site.name} ({sub}): {run.error}", err=True)
+                failed.append((sub, code))
                 continue
-            click.echo(f"== {site.name}")
-            _summary(result, out)
-            rejected += result.n_rejected
-    if failures:
-        # The first failure decides the exit code (each was reported above).
-        raise failures[0]
+            assert run.result is not None
+            click.echo(f"== {run.site.name} ({sub})")
+            _summary(run.result, run.out_dir)
+            rejected += run.result.n_rejected
+    if failed:
+        worst = max(code for _, code in failed)
+        names = ", ".join(sub for sub, _ in failed)
+        exc = {2: ConfigError, 3: NothingProcessed}.get(worst, click.ClickException)
+        raise exc(f"{len(failed)} of {len(sites)} site(s) failed: {names}")
     if strict and rejected:
-        raise ScenesRejected(f"{rejected} input file(s) rejected; see scenes.csv of each site")
+        raise ScenesRejected(
+            f"{rejected} input file(s) rejected; see scenes.csv in each site's folder"
+        )
 
 
-def _site_files(paths: tuple[Path, ...]) -> list[Path]:
-    """Site files from ``--site`` values: files as given, folders as their *.yaml files."""
+def _exit_code(exc: Exception) -> int:
+    """The DESIGN.md exit code the command line gives ``exc`` (as cli.options does)."""
+    from railwatch.errors import (
+        InputFileError,
+        NoUsableScenes,
+        OutputError,
+        SceneReadError,
+        SiteConfigError,
+        VectorReadError,
+    )
+    from railwatch.state import RunLocked
+
+    if isinstance(exc, SiteConfigError | VectorReadError | InputFileError):
+        return 2
+    if isinstance(exc, NoUsableScenes | SceneReadError | RunLocked | OutputError):
+        return 3
+    return 1
+
+
+def _site_files(paths: tuple[Path, ...]) -> tuple[list[Path], bool]:
+    """Site files from ``--site`` values, and whether this is a many-sites run.
+
+    Files are taken as given, folders as their *.yaml / *.yml files. A folder, or more
+    than one file, is a many-sites run (one subfolder of --out per site), whatever the
+    number of files in the folder, so the layout of --out does not change when a site
+    is added to the folder. A file given twice counts once.
+    """
     out: list[Path] = []
+    many = False
     for p in paths:
         if p.is_dir():
+            many = True
             found = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
             if not found:
                 raise click.BadParameter(f"{p}: no *.yaml site files in this folder")
             out.extend(found)
         else:
             out.append(p)
-    return out
-
-
-def _subdirs(sites: list, paths: list[Path]) -> list[str]:
-    """One output subfolder per site: its name as a slug, made unique with the file name."""
-    import re
-
-    names = [re.sub(r"[^a-z0-9]+", "-", s.name.lower()).strip("-") or "site" for s in sites]
-    return [
-        n if names.count(n) == 1 else f"{n}-{re.sub(r'[^a-z0-9]+', '-', p.stem.lower())}"
-        for n, p in zip(names, paths, strict=True)
-    ]
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        if p.resolve() not in seen:
+            seen.add(p.resolve())
+            unique.append(p)
+    return unique, many or len(unique) > 1
 
 
 def _summary(result, out_dir: Path) -> None:
@@ -182,24 +237,28 @@ class ProgressReporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._close()
+        self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Finish the current bar (before printing anything else on the terminal)."""
         if self._bar is not None:
             self._bar.render_finish()
             self._bar = None
+        self._stage = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         """Advance the bar of ``stage`` to ``done`` of ``total``."""
         if not self.enabled:
             return
         if stage != self._stage:
-            self._close()
+            self.close()
             self._stage, self._done = stage, 0
             self._bar = click.progressbar(length=total, label=f"{stage:<10}", file=sys.stderr)
             self._bar.render_progress()
-        self._bar.update(done - self._done)
-        self._done = done
+        # Tasks on a pool or cluster finish out of order: never move the bar back.
+        if done > self._done:
+            self._bar.update(done - self._done)
+            self._done = done
 
 
 def _isna(v: object) -> bool:
