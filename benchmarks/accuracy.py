@@ -79,7 +79,9 @@ def _score(out: Path, truth: Path) -> dict[str, float]:
         "mape_1m_%": mape(coarse),
         "false_numbers": res.n_false_numbers,
         "n_partial": int((status == "partial").sum()),
-        "in_interval_%": float((inside[scored] == "true").mean() * 100) if scored.any() else math.nan,
+        "in_interval_%": float((inside[scored] == "true").mean() * 100)
+        if scored.any()
+        else math.nan,
     }
 
 
