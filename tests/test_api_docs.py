@@ -16,17 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from contract import COUNTS_COLUMNS, SCENES_COLUMNS, WEEKLY_COLUMNS
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
-COUNTS_COLUMNS = [
-    "date", "datetime", "railcars", "railcars_low", "railcars_high", "status", "coverage",
-    "cloud", "gsd_m", "shift_m", "n_tiles", "tank", "open", "flat", "covered", "locomotive",
-    "unknown", "baseline", "excess", "ratio", "anomaly", "scenes",
-]  # fmt: skip
-WEEKLY_COLUMNS = [
-    "week_start", "n_scenes", "railcars_mean", "railcars_max", "baseline", "excess", "anomaly",
-]  # fmt: skip
-SCENES_COLUMNS = ["path", "status", "reason", "datetime", "crs", "gsd_m"]
 RAILCARS_COLUMNS = {"datetime", "date", "track_id", "type", "length_m", "confidence"}
 
 

@@ -10,19 +10,10 @@ import pytest
 from click.testing import CliRunner
 from shapely.geometry import mapping
 
+from contract import COUNTS_COLUMNS, SCENES_COLUMNS, WEEKLY_COLUMNS
 from detect_fixtures import CRS, add_cloud, make_grid, render, straight_line, train
 from railwatch.cli.main import cli
 from rasters import write_geotiff
-
-COUNTS_COLUMNS = [
-    "date", "datetime", "railcars", "railcars_low", "railcars_high", "status", "coverage",
-    "cloud", "gsd_m", "shift_m", "n_tiles", "tank", "open", "flat", "covered", "locomotive",
-    "unknown", "baseline", "excess", "ratio", "anomaly", "scenes",
-]  # fmt: skip
-WEEKLY_COLUMNS = [
-    "week_start", "n_scenes", "railcars_mean", "railcars_max", "baseline", "excess", "anomaly",
-]  # fmt: skip
-SCENES_COLUMNS = ["path", "status", "reason", "datetime", "crs", "gsd_m"]
 
 GRID = make_grid(300, 120, 0.5)
 LINES = [straight_line(GRID, 20.0), straight_line(GRID, 40.0)]

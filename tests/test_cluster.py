@@ -41,19 +41,18 @@ def cluster():
          "--no-dashboard", "--host", "127.0.0.1"], **common,
     )  # fmt: skip
     try:
-        client = None
+        ready = False
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not ready:
             try:
-                client = distributed.Client(address, timeout="2s")
-                if client.scheduler_info()["workers"]:
-                    break
+                with distributed.Client(address, timeout="2s") as client:
+                    ready = bool(client.scheduler_info()["workers"])
             except OSError:
                 pass
-            time.sleep(0.5)
-        if client is None or not client.scheduler_info()["workers"]:
+            if not ready:
+                time.sleep(0.5)
+        if not ready:
             pytest.fail("the Dask scheduler and worker did not come up within 60 s")
-        client.close()
         yield address
     finally:
         for p in (worker, sched):
