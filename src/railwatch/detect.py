@@ -1,23 +1,25 @@
 """Rail vehicles along the tracks: occupancy evidence, segmentation, type, count interval.
 
 Every track is sampled as a strip: stations every fraction of a pixel along the centre
-line, samples across it. Two physical facts decide what stands on a track:
+line, samples across it. The scene calibrates itself: the commonest colour of the track
+beds is empty track (ballast is one colour, cars come in many), and its stations give
+the empty across-track profile and the spread of everything. A station is evidence of a
+body when **no** way empty track can look explains it (:func:`station_evidence`):
 
-* **rails**. An empty track shows the same pattern everywhere (two rails 1.5 m apart on
-  ballast, ties), a car body hides it. At each station the across-track profile is
-  compared, by normalised cross-correlation, with the empty-track profile of the scene
-  (and, with an archive, of that station over time). Correlation ignores brightness and
-  contrast, so shadows of neighbouring cars, masts and clouds do not read as cars, and
-  the left and right halves are tested separately so a shadow over one rail does not
-  hide the other.
-* **colour**. Bodies come in every colour; ballast does not change colour between
-  stations. Chromaticity far from the empty track's, or brightness above it (shadows can
-  only darken), is evidence of a body.
+* lit empty track: either half of the bed has the empty colour (a neighbour's shadow
+  darkens one side at most; a body covers both);
+* shaded or hazy empty track: a darker copy of the empty colour, or a mix of it with the
+  colour of haze and thin cloud, with the rail pattern still visible (profile correlation
+  with the empty profile; a dark coal wagon is "a darker copy" by colour and only the
+  missing rails tell it apart);
+* the usual contrast between the bed and the ground beside it, on the lit side (a
+  shadow or snow over bed and shoulder alike keeps it);
+* with an archive, the station's own empty profile over time (turnouts, crossings).
 
-The strongest of these robust z-scores, minus a threshold, is the per-station evidence.
 Vehicles are then found by exact dynamic programming over segmentations of each track
 into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
-semi-Markov segmentation): coupling gaps show as stations with rails visible, tight
+semi-Markov segmentation): coupling gaps show as dips of the evidence and as ballast
+between two body colours (:func:`_gap_evidence`), tight
 couplings are split where the length prior says, and short dark things (mast shadows,
 oil stains) are too short to be vehicles. The same recursion summed instead of
 maximised gives the distribution of the number of vehicles, from which the interval
