@@ -413,43 +413,17 @@ def station_evidence(
             modes.append(
                 (float(members.mean()) * (0.5 + abs(float(tmpl @ analytic))), m, members, tmpl)
             )
-        if not modes:
-            modes = [
-                (
-                    1.0,
-                    np.median(std[:, seen], axis=1),
-                    seen,
-                    _unit(np.median(shapes[:, seen], axis=1)),
-                )
-            ]
-        # Patchy snow, wet and dry ballast, building shadows: empty track may come in
-        # several colours. Every mode whose profile shows rails about as clearly as the
-        # best one is an empty-track appearance.
-        top = max(mo[0] for mo in modes)
+        if modes:
+            _, m, members, tmpl = max(modes, key=lambda mo: mo[0])
+        else:
+            m, members = np.median(std[:, seen], axis=1), seen
+            tmpl = _unit(np.median(shapes[:, seen], axis=1))
+        logger.debug("empty-track mode %s of %d stations", np.round(m, 1), members.sum())
         # Colour of thick cloud or haze: the brightest station colours of the scene.
         haze = np.percentile(std[:, seen], 99.5, axis=1)
-        z = np.full(n_all, np.inf)
-        for score, m, members, tmpl in modes:
-            logger.debug(
-                "mode %s score %.3f (top %.3f) n %d", np.round(m, 1), score, top, members.sum()
-            )
-            if score < 0.999 * top:
-                continue
-            z = np.minimum(
-                z,
-                _explain_empty(
-                    std,
-                    half_std,
-                    shapes,
-                    m,
-                    members,
-                    tmpl,
-                    observations,
-                    sizes,
-                    background,
-                    haze=haze,
-                ),
-            )
+        z = _explain_empty(
+            std, half_std, shapes, m, members, tmpl, observations, sizes, background, haze=haze
+        )
         # A body must be unexplained both by the colour of empty track and by the usual
         # contrast between the track bed and the ground beside it.
         z = np.minimum(z, _contrast_evidence(halves, ground, seen))

@@ -240,9 +240,20 @@ def _footprint(valid: np.ndarray, grid: SiteGrid) -> BaseGeometry:
     return unary_union(polys).simplify(grid.resolution_m)
 
 
-def render_quicklook(scene: Scene, products: StackProducts, analysis: SceneAnalysis) -> bytes:
-    """PNG bytes of the acquisition's quicklook (deterministic for identical input)."""
+def render_quicklook(
+    scene: Scene,
+    products: StackProducts,
+    analysis: SceneAnalysis,
+    offset_m: tuple[float, float] = (0.0, 0.0),
+) -> bytes:
+    """PNG bytes of the acquisition's quicklook (deterministic for identical input).
+
+    ``offset_m`` (east, north) is how far the scene's content must move to lie on the
+    site: the image is drawn as read and the site geometry placed over it, so nothing is
+    resampled for display either.
+    """
     import matplotlib
+    from affine import Affine
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -260,7 +271,7 @@ def render_quicklook(scene: Scene, products: StackProducts, analysis: SceneAnaly
     )
     ax = plot.quicklook(
         scene.rgb(),
-        products.grid.transform,
+        Affine.translation(*offset_m) * products.grid.transform,
         aoi=products.aoi,
         tracks=[(t.track_id, t.line) for t in products.tracks],
         vehicles=[(v.polygon, v.type, float(v.confidence)) for v in a.vehicles],
@@ -336,15 +347,14 @@ def process_acquisition(
         background=products.background,
     )
     analysis = _moved(analysis, off)
-    aligned = _shift_scene(scene, shift)
-    png = render_quicklook(aligned, products, analysis) if quicklook else None
+    png = render_quicklook(scene, products, analysis, off) if quicklook else None
     return AcquisitionOutcome(
         acquisition=acq,
         gsd_m=scene.gsd_m,
         shift_px=shift,
         resolution_m=grid.resolution_m,
         analysis=analysis,
-        footprint=_footprint(aligned.valid, grid),
+        footprint=translate(_footprint(scene.valid, grid), off[0], off[1]),
         quicklook_png=png,
     )
 
@@ -499,8 +509,9 @@ def build_stack(
         shifts = [(dy + delta[0], dx + delta[1]) for dy, dx in shifts]
         ref, ref_valid = align_mod.apply_shift(ref, ref_valid, delta)
         tracks = align_mod.centre_tracks(ref, ref_valid, grid, tracks_from_lines(site_lines))
-    aligned = [_shift_scene(s, sh) for s, sh in zip(ordered, shifts, strict=True)]
-    if not site_lines:
+    else:
+        # Extraction works on the stack as a whole, so here the scenes are resampled.
+        aligned = [_shift_scene(s, sh) for s, sh in zip(ordered, shifts, strict=True)]
         tracks = extract_tracks(
             [s.gray() for s in aligned],
             [s.valid & inside for s in aligned],
@@ -523,7 +534,7 @@ def build_stack(
         tracks=tuple(tracks),
         tracks_source="site" if site_lines else "extracted",
         background=background,
-        n_acquisitions=len(aligned),
+        n_acquisitions=len(ordered),
         shifts={
             a_id: (float(sh[0]), float(sh[1]))
             for a_id, sh in zip(scenes.keys(), shifts, strict=True)
