@@ -6,9 +6,6 @@ import datetime as dt
 
 import matplotlib.dates as mdates
 import numpy as np
-import pytest
-from affine import Affine
-from shapely.geometry import LineString, box
 
 from railwatch import plot
 from railwatch.site import BaselineConfig, Event
@@ -103,49 +100,3 @@ def test_save_figure_is_deterministic_and_atomic(tmp_path):
     svg = a[1].read_text()
     assert "<dc:date>" not in svg and "Matplotlib v" not in svg
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["ts.png", "ts.svg"]
-
-
-def test_quicklook_draws_geometries_in_pixel_space(tmp_path):
-    rgb = np.full((40, 60, 3), 0.5)
-    rgb[:, 50:] = np.nan
-    tr = Affine(0.5, 0, 700000.0, 0, -0.5, 4700000.0)
-    vehicle = box(700005, 4699990, 700012, 4699992)
-    ax = plot.quicklook(
-        rgb,
-        tr,
-        aoi=box(700001, 4699981, 700029, 4699999),
-        tracks=[("T1", LineString([(700001, 4699991), (700029, 4699991)]))],
-        vehicles=[(vehicle, "tank", 0.9), (box(700014, 4699990, 700020, 4699992), "open", 0.2)],
-        unobserved=box(700025, 4699980, 700030, 4700000),
-        title="2023-01-02 ok",
-    )
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == [
-        "not observed", "AOI", "track centre line", "tank (1)", "open / ore (1)",
-        "confidence < 0.5",
-    ]  # fmt: skip
-    # The tank polygon maps to pixel columns 9.5..23.5 and rows 15.5..19.5 (edges).
-    tank = [p for p in ax.patches if p.get_fill() and np.allclose(
-        p.get_facecolor()[:3], [0x00 / 255, 0x72 / 255, 0xB2 / 255])][0]  # fmt: skip
-    verts = tank.get_path().vertices
-    assert verts[:, 0].min() == pytest.approx(9.5) and verts[:, 0].max() == pytest.approx(23.5)
-    assert verts[:, 1].min() == pytest.approx(15.5) and verts[:, 1].max() == pytest.approx(19.5)
-    hatched = [p for p in ax.patches if p.get_hatch()]
-    assert len(hatched) == 1
-    assert ax.get_title(loc="left") == "2023-01-02 ok"
-    out = plot.save_figure(ax.figure, tmp_path / "q.png")
-    assert out[0].stat().st_size > 1000
-
-
-def test_stretch_keeps_colour_ratios_and_blanks_missing():
-    img = np.zeros((2, 2, 3))
-    img[0, 0] = [0.1, 0.2, 0.3]
-    img[0, 1] = [0.2, 0.4, 0.6]
-    img[1, 0] = np.nan
-    img[1, 1] = [0.3, 0.3, 0.3]
-    out = plot.stretch(img, percentiles=(0, 100))
-    assert out[1, 0].tolist() == [0.0, 0.0, 0.0]
-    assert out[0, 0, 0] == 0.0 and out[0, 1, 2] == 1.0
-    assert out[1, 1, 0] == out[1, 1, 1] == out[1, 1, 2]  # grey stays grey
-    with pytest.raises(ValueError):
-        plot.stretch(np.zeros((3, 3)))

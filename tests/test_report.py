@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fcntl
+import io
 import json
 import os
 import re
@@ -130,13 +131,13 @@ def make_results_dir(
     }
     outputs.write_json(out / "run.json", run)
     if quicklook:
-        from railwatch import plot
+        from railwatch.quicklook import quicklook
 
         rng = np.random.default_rng(3)
         rgb = np.clip(0.4 + 0.05 * rng.standard_normal((40, 60, 3)), 0, 1)
         tr = Affine(0.5, 0, 700000.0, 0, -0.5, 4700000.0)
         aoi = box(700002, 4699982, 700028, 4699998)
-        ax = plot.quicklook(
+        q = quicklook(
             rgb,
             tr,
             aoi=aoi,
@@ -146,7 +147,7 @@ def make_results_dir(
             title="2023-10-05 ok",
         )
         t = records[3]["datetime"]
-        plot.save_figure(ax.figure, out / "quicklooks" / f"{t:%Y%m%dT%H%M%S}.png")
+        outputs.write_bytes(out / "quicklooks" / f"{t:%Y%m%dT%H%M%S}.png", q.png())
     return out
 
 
@@ -163,12 +164,21 @@ def test_build_report_writes_self_contained_html(results_dir):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     assert "<title>Tumangang test yard: rail vehicles per acquisition</title>" in text
-    # Every resource is inline: no external src/href, no script.
-    assert not re.search(r'(src|href)="(?!data:)', text)
+    # Every resource is inline: no external src, no script; the only links are to the
+    # full-size quicklooks next to the report.
+    assert not re.search(r'src="(?!data:)', text)
+    assert re.findall(r'href="([^"]*)"', text) == ["quicklooks/20231005T021500.png"]
     assert "<script" not in text.lower()
     imgs = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(imgs) == 2  # the figure and the one quicklook
+    assert len(imgs) == 1  # the figure; the quicklook is a reduced JPEG
     assert base64.b64decode(imgs[0]) == (results_dir / "timeseries.png").read_bytes()
+    thumbs = re.findall(r'<img src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(thumbs) == 1
+    from PIL import Image
+
+    look = Image.open(results_dir / "quicklooks" / "20231005T021500.png")
+    thumb = Image.open(io.BytesIO(base64.b64decode(thumbs[0])))
+    assert thumb.format == "JPEG" and max(thumb.size) == min(max(look.size), 900)
     # Summary, baseline with its numbers (constant 20, factor 1.5 -> threshold 30).
     assert "constant set by the analyst: <strong>20 vehicles</strong>" in text
     assert "1.5 × baseline = <strong>30.0</strong>" in text

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import io
 import logging
 import math
 import os
@@ -252,13 +251,9 @@ def render_quicklook(
     site: the image is drawn as read and the site geometry placed over it, so nothing is
     resampled for display either.
     """
-    import matplotlib
     from affine import Affine
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from railwatch import plot
+    from railwatch.quicklook import quicklook
 
     a = analysis
     n = (
@@ -267,9 +262,10 @@ def render_quicklook(
         else (f"{a.railcars} railcars [{a.railcars_low}–{a.railcars_high}]")
     )
     title = (
-        f"{iso_utc(scene.datetime)} · {a.quality.status} · {n} · coverage {a.quality.coverage:.0%}"
+        f"{iso_utc(scene.datetime)} · {a.quality.status} · {n} · coverage "
+        f"{a.quality.coverage:.0%} · cloud {a.quality.cloud:.0%} · snow {a.quality.snow:.0%}"
     )
-    ax = plot.quicklook(
+    return quicklook(
         scene.rgb(),
         Affine.translation(*offset_m) * products.grid.transform,
         aoi=products.aoi,
@@ -277,12 +273,7 @@ def render_quicklook(
         vehicles=[(v.polygon, v.type, float(v.confidence)) for v in a.vehicles],
         unobserved=a.unobserved,
         title=title,
-    )
-    fig = ax.figure
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    ).png()
 
 
 def process_acquisition(

@@ -1,4 +1,4 @@
-"""Figures: the traffic time series and per-acquisition quicklooks.
+"""Figures: the traffic time series (quicklooks are drawn by :mod:`railwatch.quicklook`).
 
 matplotlib is imported inside the functions and figures are built with
 :class:`matplotlib.figure.Figure` (Agg canvas), so nothing here touches pyplot's global
@@ -9,55 +9,29 @@ figures (no timestamps, fixed SVG hash salt) through an atomic rename.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import shapely.affinity
-from affine import Affine
-from shapely.geometry import LineString, Polygon
-from shapely.geometry.base import BaseGeometry
 
 from railwatch.baseline import Baseline, baseline_value
 from railwatch.outputs import atomic_path
+from railwatch.quicklook import TYPE_COLORS, TYPE_LABELS
 from railwatch.site import BaselineConfig, Event
 from railwatch.types import VEHICLE_TYPES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
     "TYPE_COLORS",
     "timeseries_figure",
-    "quicklook",
-    "stretch",
     "save_figure",
 ]
 
 logger = logging.getLogger(__name__)
-
-TYPE_COLORS: dict[str, str] = {
-    "tank": "#0072B2",
-    "open": "#E69F00",
-    "flat": "#009E73",
-    "covered": "#CC79A7",
-    "locomotive": "#D55E00",
-    "unknown": "#8C8C8C",
-}
-"""Colour per vehicle type (Okabe-Ito palette, readable with colour-vision deficiency)."""
-
-TYPE_LABELS: dict[str, str] = {
-    "tank": "tank",
-    "open": "open / ore",
-    "flat": "flat / container",
-    "covered": "covered",
-    "locomotive": "locomotive",
-    "unknown": "unknown",
-}
 
 _COUNT_COLOR = "#1F3A5F"
 _PARTIAL_COLOR = "#E07B00"
@@ -494,299 +468,6 @@ def timeseries_figure(
         for side in ("top", "right"):
             a.spines[side].set_visible(False)
     return fig
-
-
-# --------------------------------------------------------------------------- quicklook
-
-
-def stretch(rgb: np.ndarray, *, percentiles: tuple[float, float] = (2.0, 98.0)) -> np.ndarray:
-    """Linear contrast stretch of an RGB image, the same for all bands (keeps colours).
-
-    Parameters
-    ----------
-    rgb : numpy.ndarray
-        (H, W, 3) floats; NaN marks missing pixels.
-    percentiles : (float, float)
-        Input values at these percentiles map to 0 and 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        (H, W, 3) floats in 0-1; missing pixels are 0.
-
-    Examples
-    --------
-    >>> img = np.linspace(0.2, 0.4, 300).reshape(10, 10, 3)
-    >>> out = stretch(img, percentiles=(0, 100))
-    >>> float(out.min()), float(out.max())
-    (0.0, 1.0)
-    """
-    arr = np.asarray(rgb, dtype=float)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) array, got shape {arr.shape}")
-    finite = np.isfinite(arr).all(axis=2)
-    out = np.zeros_like(arr)
-    if not finite.any():
-        return out
-    vals = arr[finite]
-    lo, hi = np.percentile(vals, percentiles)
-    if not hi > lo:
-        hi = lo + 1e-6
-    out[finite] = np.clip((vals - lo) / (hi - lo), 0.0, 1.0)
-    return out
-
-
-def _to_pixels(geom: BaseGeometry, transform: Affine) -> BaseGeometry:
-    inv = ~transform
-    # Pixel centres of imshow lie on integers; map corners of pixel (0,0) to -0.5.
-    return shapely.affinity.affine_transform(
-        geom, [inv.a, inv.b, inv.d, inv.e, inv.c - 0.5, inv.f - 0.5]
-    )
-
-
-def _polygons(geom: BaseGeometry | None) -> list[Polygon]:
-    if geom is None or geom.is_empty:
-        return []
-    if geom.geom_type == "Polygon":
-        return [geom]
-    if hasattr(geom, "geoms"):
-        return [p for g in geom.geoms for p in _polygons(g)]
-    return []
-
-
-def _path(polys: Sequence[Polygon]) -> Any:
-    from matplotlib.path import Path as MplPath
-
-    verts: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
-    for p in polys:
-        for ring in (p.exterior, *p.interiors):
-            xy = np.asarray(ring.coords, dtype=float)
-            if len(xy) < 3:
-                continue
-            c = np.full(len(xy), MplPath.LINETO, dtype=np.uint8)
-            c[0] = MplPath.MOVETO
-            c[-1] = MplPath.CLOSEPOLY
-            verts.append(xy)
-            codes.append(c)
-    if not verts:
-        return None
-    return MplPath(np.concatenate(verts), np.concatenate(codes))
-
-
-def _nice_length(max_m: float) -> float:
-    """Largest 1-2-5 x 10^k length not above ``max_m``."""
-    if max_m <= 0:
-        return 0.0
-    k = math.floor(math.log10(max_m))
-    for m in (5, 2, 1):
-        if m * 10**k <= max_m:
-            return float(m * 10**k)
-    return float(10**k)
-
-
-def quicklook(
-    rgb: np.ndarray,
-    transform: Affine,
-    *,
-    aoi: BaseGeometry | None,
-    tracks: Sequence[tuple[str, LineString]] = (),
-    vehicles: Sequence[tuple[Polygon, str, float]] = (),
-    unobserved: BaseGeometry | None = None,
-    title: str = "",
-    ax: Axes | None = None,
-    low_confidence: float = 0.5,
-) -> Axes:
-    """Draw one acquisition with its AOI, tracks and vehicles coloured by type.
-
-    Parameters
-    ----------
-    rgb : numpy.ndarray
-        (H, W, 3) floats in 0-1 on the site grid; NaN where there is no data.
-    transform : affine.Affine
-        Pixel-to-map transform of ``rgb``; every geometry is in that map CRS.
-    aoi : shapely geometry or None
-        Area of interest, outlined.
-    tracks : sequence of (str, LineString)
-        Track id and centre line.
-    vehicles : sequence of (Polygon, str, float)
-        Outline, type and confidence of each vehicle.
-    unobserved : shapely geometry, optional
-        Part of the AOI that this acquisition does not observe (hatched).
-    title : str
-        Axes title.
-    ax : matplotlib.axes.Axes, optional
-        Axes to draw on; default a new figure sized to the image.
-    low_confidence : float
-        Vehicles below this confidence are drawn with a dashed outline.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        The axes; ``ax.figure`` is the figure to save.
-    """
-    import matplotlib.patheffects as pe
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import PathPatch, Rectangle
-
-    img = stretch(rgb)
-    h, w = img.shape[:2]
-    if ax is None:
-        width_in = 7.2
-        height_in = min(max(width_in * h / max(w, 1), 2.5), 9.0) + 1.4
-        fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
-        ax = fig.add_subplot()
-    ax.imshow(img, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-    ax.set_xlim(-0.5, w - 0.5)
-    ax.set_ylim(h - 0.5, -0.5)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    outline = [pe.withStroke(linewidth=2.6, foreground="black", alpha=0.6)]
-    handles: list[Any] = []
-
-    if unobserved is not None:
-        path = _path(_polygons(_to_pixels(unobserved, transform)))
-        if path is not None:
-            patch = PathPatch(
-                path,
-                facecolor=(0.0, 0.0, 0.0, 0.35),
-                edgecolor="#E0E0E0",
-                hatch="////",
-                linewidth=0.0,
-                zorder=2,
-            )
-            ax.add_patch(patch)
-            handles.append(
-                Rectangle(
-                    (0, 0),
-                    1,
-                    1,
-                    facecolor=(0.0, 0.0, 0.0, 0.35),
-                    edgecolor="#909090",
-                    hatch="////",
-                    label="not observed",
-                )
-            )
-    if aoi is not None:
-        path = _path(_polygons(_to_pixels(aoi, transform)))
-        if path is not None:
-            ax.add_patch(
-                PathPatch(path, fill=False, edgecolor="#FFD600", lw=1.4, ls=(0, (6, 3)), zorder=3)
-            )
-            handles.append(Line2D([], [], color="#FFD600", lw=1.4, ls=(0, (6, 3)), label="AOI"))
-    for i, (tid, line) in enumerate(tracks):
-        xy = np.asarray(_to_pixels(line, transform).coords, dtype=float)
-        if len(xy) < 2:
-            continue
-        ax.plot(xy[:, 0], xy[:, 1], color="#00E5FF", lw=0.9, alpha=0.85, zorder=4)
-        ax.text(
-            xy[0, 0],
-            xy[0, 1],
-            str(tid),
-            color="#00E5FF",
-            fontsize=7,
-            ha="left",
-            va="bottom",
-            path_effects=[pe.withStroke(linewidth=2, foreground="black")],
-            zorder=6,
-            clip_on=True,
-        )
-        if i == 0:
-            handles.append(Line2D([], [], color="#00E5FF", lw=1.0, label="track centre line"))
-
-    per_type: dict[str, int] = {}
-    for poly, vtype, conf in vehicles:
-        t = vtype if vtype in TYPE_COLORS else "unknown"
-        path = _path(_polygons(_to_pixels(poly, transform)))
-        if path is None:
-            continue
-        color = TYPE_COLORS[t]
-        dashed = conf < low_confidence
-        ax.add_patch(
-            PathPatch(
-                path,
-                facecolor=color,
-                alpha=0.3,
-                edgecolor="none",
-                zorder=5,
-            )
-        )
-        ax.add_patch(
-            PathPatch(
-                path,
-                fill=False,
-                edgecolor=color,
-                lw=1.3,
-                ls=(0, (2, 1.5)) if dashed else "-",
-                zorder=5,
-                path_effects=outline,
-            )
-        )
-        per_type[t] = per_type.get(t, 0) + 1
-    for t in VEHICLE_TYPES:
-        if per_type.get(t):
-            handles.append(
-                Rectangle(
-                    (0, 0),
-                    1,
-                    1,
-                    facecolor=TYPE_COLORS[t],
-                    alpha=0.8,
-                    label=f"{TYPE_LABELS[t]} ({per_type[t]})",
-                )
-            )
-    if any(conf < low_confidence for _, _, conf in vehicles):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color="#555555",
-                lw=1.3,
-                ls=(0, (2, 1.5)),
-                label=f"confidence < {low_confidence:g}",
-            )
-        )
-
-    # Scale bar, lower left.
-    px_m = math.hypot(transform.a, transform.d)
-    if px_m > 0:
-        length_m = _nice_length(0.22 * w * px_m)
-        length_px = length_m / px_m
-        x0, y0 = 0.04 * w, h - 0.06 * h
-        ax.plot(
-            [x0, x0 + length_px],
-            [y0, y0],
-            color="white",
-            lw=3,
-            solid_capstyle="butt",
-            path_effects=[pe.withStroke(linewidth=5, foreground="black")],
-            zorder=7,
-        )
-        ax.text(
-            x0 + length_px / 2,
-            y0 - 0.015 * h,
-            f"{length_m:g} m",
-            color="white",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            zorder=7,
-            path_effects=[pe.withStroke(linewidth=2, foreground="black")],
-        )
-    # Text sizes for a quicklook shown about 550 px wide in the report gallery.
-    if title:
-        ax.set_title(title, fontsize=11, loc="left")
-    if handles:
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.01),
-            ncol=min(3, len(handles)),
-            fontsize=10,
-            frameon=False,
-        )
-    return ax
 
 
 # --------------------------------------------------------------------------- saving

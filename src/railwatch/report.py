@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import io
 import json
 import logging
 import math
@@ -251,6 +252,25 @@ def _scene_list(v: Any) -> str:
 
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+THUMB_SIDE_PX = 900
+"""Long side of the quicklooks embedded in the report (the full PNGs stay linked)."""
+
+
+def _thumbnail_uri(png: bytes) -> str:
+    """A reduced JPEG copy of a quicklook as a data URI.
+
+    A decade of weekly quicklooks at full size would make a report of hundreds of MB.
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        im = im.convert("RGB")
+        im.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def quicklook_id(ts: Any) -> str:
@@ -496,18 +516,21 @@ def _acquisitions_section(res: ReportInputs) -> str:
         )
         alt = f"quicklook {_time(r['datetime'])}, {r['status']}, railcars {_interval(r)}"
         figs.append(
-            f'<figure><img src="{_data_uri(looks[name])}" alt="{_e(alt)}">'
+            f'<figure><a href="quicklooks/{_e(name)}">'
+            f'<img src="{_thumbnail_uri(looks[name])}" alt="{_e(alt)}"></a>'
             f"<figcaption>{cap}</figcaption></figure>"
         )
     for name, png in res.quicklooks:
         if name in used:
             continue
         figs.append(
-            f'<figure><img src="{_data_uri(png)}" alt="quicklook {_e(name)}">'
+            f'<figure><a href="quicklooks/{_e(name)}">'
+            f'<img src="{_thumbnail_uri(png)}" alt="quicklook {_e(name)}"></a>'
             f"<figcaption>{_e(name)} (no matching row in counts.csv)</figcaption></figure>"
         )
     gallery = (
-        f'<h3>Quicklooks</h3><div class="gallery">{"".join(figs)}</div>'
+        '<h3>Quicklooks</h3><p class="muted">Reduced copies; click one to open the '
+        f'full-size PNG in quicklooks/.</p><div class="gallery">{"".join(figs)}</div>'
         if figs
         else '<p class="muted">No quicklooks in this directory.</p>'
     )
