@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -24,6 +25,9 @@ __all__ = [
     "estimate_shift",
     "apply_shift",
     "align_stack",
+    "EdgeSpectrum",
+    "edge_spectrum",
+    "solve_shifts",
     "track_template",
     "centre_tracks",
 ]
@@ -258,14 +262,88 @@ def align_stack(
         raise ValueError("align_stack needs at least one image")
     if n == 1:
         return [(0.0, 0.0)], np.asarray(images[0], np.float32), np.asarray(valids[0], bool)
+    shape = np.shape(images[0])
+    spectra = [
+        edge_spectrum(img, v, max_shift_px=max_shift_px, sigma_px=sigma_px)
+        for img, v in zip(images, valids, strict=True)
+    ]
+    shifts = solve_shifts(spectra, shape, max_shift_px=max_shift_px, n_anchors=n_anchors)
+    moved = [
+        apply_shift(np.asarray(g, np.float32), v, sh)
+        for g, v, sh in zip(images, valids, shifts, strict=True)
+    ]
+    ref = build_reference([g for g, _ in moved], [v for _, v in moved])
+    ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
+    return shifts, ref, ref_valid
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSpectrum:
+    """One scene's edge image in the Fourier domain, with what anchor choice needs.
+
+    Attributes
+    ----------
+    spectrum : numpy.ndarray
+        ``rfft2`` of the zero-mean, tapered edge image, zero-padded to the FFT shape of
+        the stack (complex64).
+    usable : float
+        Share of the grid usable for matching (valid, away from nodata edges).
+    energy : float
+        Mean absolute edge strength over the usable area (cloud and haze lower it).
+    """
+
+    spectrum: np.ndarray
+    usable: float
+    energy: float
+
+
+def edge_spectrum(
+    image: np.ndarray, valid: np.ndarray, *, max_shift_px: int = 30, sigma_px: float = 1.0
+) -> EdgeSpectrum:
+    """Edge spectrum of one scene for :func:`solve_shifts` (independent per scene).
+
+    Parameters
+    ----------
+    image, valid : numpy.ndarray
+        (H, W) gray image on the site grid and where it holds data.
+    max_shift_px : int
+        Largest shift that will be searched (sets the zero padding).
+    sigma_px : float
+        Scale of the gradient filter, pixels.
+
+    Returns
+    -------
+    EdgeSpectrum
+    """
+    e, w = _edges(np.asarray(image, np.float32), np.asarray(valid, bool), sigma_px)
+    shape = _fft_shape(np.shape(image), int(max_shift_px))
+    return EdgeSpectrum(
+        np.fft.rfft2(e, shape).astype(np.complex64),
+        float((w > 0).mean()),
+        float(np.mean(np.abs(e[w > 0]))) if (w > 0).any() else 0.0,
+    )
+
+
+def solve_shifts(
+    spectra: Sequence[EdgeSpectrum],
+    image_shape: tuple[int, ...],
+    *,
+    max_shift_px: int = 30,
+    n_anchors: int = 5,
+) -> list[tuple[float, float]]:
+    """Shifts (dy, dx) in pixels that co-register scenes given their edge spectra.
+
+    See :func:`align_stack`; the median shift is zero.
+    """
+    n = len(spectra)
+    if n == 0:
+        return []
+    if n == 1:
+        return [(0.0, 0.0)]
     m = int(max_shift_px)
-    shape = _fft_shape(np.shape(images[0]), m)
-    spectra, usable, energy = [], [], []
-    for img, v in zip(images, valids, strict=True):
-        e, w = _edges(np.asarray(img, np.float32), np.asarray(v, bool), sigma_px)
-        spectra.append(np.fft.rfft2(e, shape))
-        usable.append(float((w > 0).mean()))
-        energy.append(float(np.mean(np.abs(e[w > 0]))) if (w > 0).any() else 0.0)
+    shape = _fft_shape(image_shape, m)
+    usable = [sp.usable for sp in spectra]
+    energy = [sp.energy for sp in spectra]
     # Anchors must be complete and sharp: cloud and haze flatten edges, so a scene with
     # far less edge energy than the typical one is no anchor however complete.
     typical = float(np.median([en for en in energy if en > 0] or [1.0]))
@@ -279,18 +357,11 @@ def align_stack(
         for i in range(n):
             if i == a or (i in anchors and i < a) or usable[i] == 0:
                 continue
-            dy, dx = _peak_shift(spectra[a], spectra[i], shape, m)
+            dy, dx = _peak_shift(spectra[a].spectrum, spectra[i].spectrum, shape, m)
             edges.append((a, i, dy, dx))
     pos = _solve_positions(n, edges, anchors[0], anchors=anchors)
     med = np.median(pos, axis=0)
-    shifts = [(float(p[0] - med[0]), float(p[1] - med[1])) for p in pos]
-    moved = [
-        apply_shift(np.asarray(g, np.float32), v, sh)
-        for g, v, sh in zip(images, valids, shifts, strict=True)
-    ]
-    ref = build_reference([g for g, _ in moved], [v for _, v in moved])
-    ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
-    return shifts, ref, ref_valid
+    return [(float(p[0] - med[0]), float(p[1] - med[1])) for p in pos]
 
 
 def _median_start(

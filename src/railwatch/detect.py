@@ -61,6 +61,8 @@ __all__ = [
     "StationEvidence",
     "analyse_scene",
     "learn_background",
+    "background_sample",
+    "combine_background",
     "station_evidence",
     "segment_track",
     "count_distribution",
@@ -1054,44 +1056,106 @@ def learn_background(
     Each scene is first judged on its own (:func:`station_evidence` without background);
     the normalised profiles of the stations it shows clearly empty are collected, and the
     per-station model is their median. Normalised profiles do not depend on brightness
-    or contrast, so summer and winter dates can be pooled.
+    or contrast, so summer and winter dates can be pooled. The work is
+    :func:`background_sample` per scene (independent, run in parallel by the pipeline)
+    and :func:`combine_background`.
     """
     if len(scenes) < 3 or not tracks:
         return None
+    samples = [
+        background_sample(
+            data, bands, valid, grid, tracks, offsets[k] if offsets is not None else (0.0, 0.0)
+        )
+        for k, (data, bands, valid) in enumerate(scenes)
+    ]
+    return combine_background(samples, tracks)
+
+
+@dataclass(frozen=True, slots=True)
+class BackgroundSample:
+    """What one scene contributes to the :class:`Background` (per track id).
+
+    Attributes
+    ----------
+    shapes : dict
+        (k, n) normalised across-track profiles where the station looked clearly empty,
+        NaN elsewhere.
+    busy : dict
+        (n,) 1 where the station looked occupied, 0 where not, NaN where unobserved.
+    texture : dict
+        (n,) across-track texture where observed and free of snow, NaN elsewhere.
+    step_m : float
+        Station spacing.
+    """
+
+    shapes: dict[str, np.ndarray]
+    busy: dict[str, np.ndarray]
+    texture: dict[str, np.ndarray]
+    step_m: float
+
+
+def background_sample(
+    data: np.ndarray,
+    bands: tuple[str, ...],
+    valid: np.ndarray,
+    grid: SiteGrid,
+    tracks: Sequence[Track],
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> BackgroundSample | None:
+    """One scene's contribution to the empty-track model (None if it shows no track).
+
+    Parameters
+    ----------
+    data, bands, valid
+        The scene on ``grid``.
+    grid : SiteGrid
+    tracks : sequence of Track
+    offset : (float, float)
+        (east, north) metres by which the scene's content must move to align with the
+        site (see :func:`learn_background`).
+
+    Returns
+    -------
+    BackgroundSample or None
+        None when the scene is obscured or does not cover the tracks.
+    """
+    from shapely.affinity import translate
     from shapely.geometry import box
 
-    aoi = box(*grid.bounds)
-    acc: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
-    tex: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
-    busy: dict[str, list[np.ndarray]] = {t.track_id: [] for t in tracks}
-    step = 0.25
-    used = 0
-    from shapely.affinity import translate
+    dx, dy = offset
+    moved = [Track(t.track_id, translate(t.line, -dx, -dy)) for t in tracks]
+    obs = observe_tracks(data, bands, valid, grid, moved, box(*grid.bounds))
+    if not obs:
+        return None
+    q = quality_from_observations(obs, QualityConfig())
+    if q.status in ("obscured", "no_coverage"):
+        return None
+    shapes, busy, texture = {}, {}, {}
+    for o, ev in zip(obs, station_evidence(obs), strict=True):
+        tid = o.track.track_id
+        empty = ev.observed & (ev.z < 0.5 * Z_THRESHOLD)
+        shapes[tid] = np.where(empty[None], ev.shape, np.nan).astype(np.float32)
+        busy[tid] = np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
+        texture[tid] = np.where(o.observed & ~o.snow, o.texture, np.nan)
+    return BackgroundSample(shapes, busy, texture, float(obs[0].frame.step_m))
 
-    for k, (data, bands, valid) in enumerate(scenes):
-        dx, dy = offsets[k] if offsets is not None else (0.0, 0.0)
-        moved = [Track(t.track_id, translate(t.line, -dx, -dy)) for t in tracks]
-        obs = observe_tracks(data, bands, valid, grid, moved, aoi)
-        if not obs:
-            continue
-        q = quality_from_observations(obs, QualityConfig())
-        if q.status in ("obscured", "no_coverage"):
-            continue
-        step = obs[0].frame.step_m
-        used += 1
-        for o, ev in zip(obs, station_evidence(obs), strict=True):
-            empty = ev.observed & (ev.z < 0.5 * Z_THRESHOLD)
-            acc[o.track.track_id].append(np.where(empty[None], ev.shape, np.nan).astype(np.float32))
-            busy[o.track.track_id].append(
-                np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
-            )
-            tex[o.track.track_id].append(np.where(o.observed & ~o.snow, o.texture, np.nan))
-    if used < 3:
+
+def combine_background(
+    samples: Sequence[BackgroundSample | None], tracks: Sequence[Track]
+) -> Background | None:
+    """The per-station empty-track model from the scenes' samples (median over dates).
+
+    Returns None with fewer than three usable samples.
+    """
+    got = [s for s in samples if s is not None]
+    if len(got) < 3 or not tracks:
         return None
     shapes, support, texture, static = {}, {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for tid, stack_list in acc.items():
+        for t in tracks:
+            tid = t.track_id
+            stack_list = [s.shapes[tid] for s in got if tid in s.shapes]
             if not stack_list:
                 continue
             st = np.stack(stack_list)  # (S, k, n)
@@ -1099,9 +1163,11 @@ def learn_background(
             med = np.nanmedian(st, axis=0)
             shapes[tid] = _unit(np.nan_to_num(med, nan=0.0)) * np.where(sup > 0, 1.0, np.nan)
             support[tid] = sup
-            texture[tid] = np.nanmedian(np.stack(tex[tid]), axis=0)
-            b = np.stack(busy[tid])
+            texture[tid] = np.nanmedian(
+                np.stack([s.texture[tid] for s in got if tid in s.texture]), axis=0
+            )
+            b = np.stack([s.busy[tid] for s in got if tid in s.busy])
             seen_n = np.isfinite(b).sum(axis=0)
             share = np.nansum(b, axis=0) / np.maximum(seen_n, 1)
             static[tid] = (seen_n >= MIN_STATIC_DATES) & (share >= STATIC_SHARE)
-    return Background(shapes, support, texture, used, float(step), static)
+    return Background(shapes, support, texture, len(got), got[-1].step_m, static)

@@ -21,7 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,12 @@ from shapely.geometry.base import BaseGeometry
 
 from railwatch import align as align_mod
 from railwatch._version import __version__
-from railwatch.detect import SceneAnalysis, analyse_scene, learn_background
+from railwatch.detect import (
+    SceneAnalysis,
+    analyse_scene,
+    background_sample,
+    combine_background,
+)
 from railwatch.errors import NoUsableScenes, RailwatchError, SceneReadError
 from railwatch.imagery import (
     MAX_WINDOW_PIXELS,
@@ -49,6 +54,7 @@ from railwatch.imagery import (
     read_acquisition,
     warn_if_disjoint,
 )
+from railwatch.quicklook import thumbnail_jpeg
 from railwatch.site import Site, SiteGrid, aoi_in_grid, make_grid, tracks_in_grid
 from railwatch.tracks import Track, extract_tracks, tracks_from_lines
 from railwatch.types import VEHICLE_TYPES
@@ -109,6 +115,8 @@ class AcquisitionOutcome:
     analysis: SceneAnalysis
     footprint: BaseGeometry
     quicklook_png: bytes | None = None
+    thumbnail_jpeg: bytes | None = None
+    """Reduced copy of the quicklook for the report (made where the quicklook is)."""
 
     @property
     def shift_m(self) -> float:
@@ -226,6 +234,31 @@ def _read_task(
     return scene
 
 
+def _stack_read_task(
+    acq: Acquisition, grid: SiteGrid, band_mapping: dict[str, int] | None, max_pixels: int
+) -> tuple[Scene, align_mod.EdgeSpectrum] | Rejection:
+    """Read one stack scene and compute its edge spectrum, in the worker."""
+    got = _read_task(acq, grid, band_mapping, max_pixels)
+    if isinstance(got, Rejection):
+        return got
+    return got, align_mod.edge_spectrum(got.gray(), got.valid, max_shift_px=_max_shift_px(grid))
+
+
+def _shifted_gray_task(scene: Scene, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The scene's gray image and valid mask moved onto the site (reference, extraction)."""
+    return align_mod.apply_shift(scene.gray(), scene.valid, shift)
+
+
+def _background_task(
+    scene: Scene, offset: tuple[float, float], grid: SiteGrid, tracks: Sequence[Track]
+) -> Any:
+    return background_sample(scene.data, scene.bands, scene.valid, grid, tracks, offset)
+
+
+def _process_task(acq: Acquisition, scene: Scene | None, **kw: Any) -> Any:
+    return process_acquisition(acq, scene=scene, **kw)
+
+
 def _footprint(valid: np.ndarray, grid: SiteGrid) -> BaseGeometry:
     from rasterio.features import shapes
     from shapely.geometry import shape
@@ -339,6 +372,7 @@ def process_acquisition(
     )
     analysis = _moved(analysis, off)
     png = render_quicklook(scene, products, analysis, off) if quicklook else None
+    thumb = thumbnail_jpeg(png) if png is not None else None
     return AcquisitionOutcome(
         acquisition=acq,
         gsd_m=scene.gsd_m,
@@ -347,6 +381,7 @@ def process_acquisition(
         analysis=analysis,
         footprint=translate(_footprint(scene.valid, grid), off[0], off[1]),
         quicklook_png=png,
+        thumbnail_jpeg=thumb,
     )
 
 
@@ -385,6 +420,16 @@ class Executor:
             self._pool.shutdown(cancel_futures=True)
         if self._client is not None:
             self._client.close()
+
+    def submit_local(self, func: Callable[..., Any], *args: Any) -> Future:
+        """Run ``func(*args)`` beside the caller on the local pool (now, without one).
+
+        For work on local files (the output directory), which cluster workers on other
+        machines may not see.
+        """
+        if self._pool is not None:
+            return self._pool.submit(func, *args)
+        return _done_future(func, *args)
 
     def map(
         self,
@@ -437,6 +482,15 @@ class Executor:
         return out
 
 
+def _done_future(func: Callable[..., Any], *args: Any) -> Future:
+    fut: Future = Future()
+    try:
+        fut.set_result(func(*args))
+    except BaseException as exc:  # re-raised by .result(), as a pool would
+        fut.set_exception(exc)
+    return fut
+
+
 def _run_chunk(
     func: Callable[..., Any], args: list[tuple[Any, ...]], shared: dict[str, Any]
 ) -> list[Any]:
@@ -467,24 +521,36 @@ def build_stack(
     aoi = aoi_in_grid(site, grid)
     inside = grid.rasterize(aoi)
     sample = _sample(acqs, STACK_SAMPLE)
+    # Every per-scene step runs on the executor; only the steps that need the whole
+    # stack at once (solving the shifts, the median reference, track extraction,
+    # combining the empty-track model) run here.
     read = executor.map(
-        _read_task,
+        _stack_read_task,
         [(a, grid, site.detection.band_mapping, max_pixels) for a in sample],
         on_result=(lambda i, _: progress("reading", i + 1, len(sample))) if progress else None,
     )
     scenes: dict[str, Scene] = {}
+    spectra: list[align_mod.EdgeSpectrum] = []
     rejected: dict[str, Rejection] = {}
     for a, got in zip(sample, read, strict=True):
         if isinstance(got, Rejection):
             rejected[a.id] = got
         else:
-            scenes[a.id] = got
+            scenes[a.id], spectrum = got
+            spectra.append(spectrum)
     if not scenes:
         return None, scenes, rejected
     ordered = list(scenes.values())
-    shifts, ref, ref_valid = align_scenes(ordered)
+    shifts = align_mod.solve_shifts(
+        spectra, (grid.height, grid.width), max_shift_px=_max_shift_px(grid)
+    )
+    del spectra
+    moved = executor.map(_shifted_gray_task, list(zip(ordered, shifts, strict=True)))
+    ref = align_mod.build_reference([g for g, _ in moved], [v for _, v in moved])
+    ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
     site_lines = tracks_in_grid(site, grid)
     if site_lines:
+        del moved
         # The stack is centred on the mean georeferencing of its scenes; surveyed track
         # lines are true positions. Register the stack to them, so every scene lands on
         # its tracks however biased the provider's georeferencing.
@@ -501,22 +567,24 @@ def build_stack(
         ref, ref_valid = align_mod.apply_shift(ref, ref_valid, delta)
         tracks = align_mod.centre_tracks(ref, ref_valid, grid, tracks_from_lines(site_lines))
     else:
-        # Extraction works on the stack as a whole, so here the scenes are resampled.
-        aligned = [_shift_scene(s, sh) for s, sh in zip(ordered, shifts, strict=True)]
+        # Extraction works on the stack as a whole, on the scenes moved onto the site.
         tracks = extract_tracks(
-            [s.gray() for s in aligned],
-            [s.valid & inside for s in aligned],
+            [g for g, _ in moved],
+            [v & inside for _, v in moved],
             grid,
             aoi,
             spacing_m=site.detection.track_spacing_m,
         )
+        del moved
     logger.info("%d track(s) %s", len(tracks), "from the site" if site_lines else "extracted")
-    background = learn_background(
-        [(s.data, s.bands, s.valid) for s in ordered],
-        grid,
-        tracks,
-        offsets=[_offset_m(sh, grid) for sh in shifts],
-    )
+    background = None
+    if len(ordered) >= 3 and tracks:
+        samples = executor.map(
+            _background_task,
+            [(sc, _offset_m(sh, grid)) for sc, sh in zip(ordered, shifts, strict=True)],
+            shared={"grid": grid, "tracks": tuple(tracks)},
+        )
+        background = combine_background(samples, tracks)
     products = StackProducts(
         grid=grid,
         aoi=aoi,
@@ -788,13 +856,15 @@ def run_count(
                     # Results arrive in completion order on a pool or cluster.
                     progress("analysing", n_saved, len(todo))
 
-            if scenes and ex.workers <= 1 and not ex.scheduler:
-                # Serial runs reuse the scenes read for the stack instead of reading again.
-                for i, a in enumerate(todo):
-                    save(i, process_acquisition(a, scene=scenes.pop(a.id, None), **task_kw))
-            else:
+            if ex.scheduler:
+                # A cluster gets paths and parameters; its workers read the imagery.
                 scenes.clear()
-                ex.map(process_acquisition, [(a,) for a in todo], shared=task_kw, on_result=save)
+                ex.map(_process_task, [(a, None) for a in todo], shared=task_kw, on_result=save)
+            else:
+                # Locally the scenes read for the stack are handed on instead of read again.
+                args = [(a, scenes.pop(a.id, None)) for a in todo]
+                scenes.clear()
+                ex.map(_process_task, args, shared=task_kw, on_result=save)
             stored = state.stored()
             outcomes: list[AcquisitionOutcome] = []
             acq_rejections: list[Rejection] = []
@@ -829,6 +899,7 @@ def run_count(
                     "max_pixels": max_pixels,
                 },
                 report=report,
+                executor=ex,
             )
         finally:
             state.close()
@@ -1007,6 +1078,7 @@ def _write_outputs(
     parameters: dict[str, Any],
     *,
     report: bool,
+    executor: Executor | None = None,
 ) -> None:
     import geopandas as gpd
 
@@ -1017,30 +1089,9 @@ def _write_outputs(
     counts = timeseries.counts_table([o.to_record() for o in outcomes], site.baseline)
     weekly = timeseries.weekly_table(counts, site.baseline)
     used = [f for o in outcomes for f in o.acquisition.files]
-    write_geopackage(
-        out / "railcars.gpkg",
-        {
-            "railcars": vehicles_frame(outcomes, grid.crs, site.detection.min_confidence),
-            "tracks": gpd.GeoDataFrame(
-                {"track_id": [t.track_id for t in products.tracks]},
-                geometry=[t.line for t in products.tracks],
-                crs=grid.crs,
-            ),
-            "aoi": gpd.GeoDataFrame(
-                {"name": [site.name]}, geometry=[to_crs(site.aoi, WGS84, grid.crs)], crs=grid.crs
-            ),
-            "footprints": footprints_frame(outcomes, grid.crs),
-        },
-    )
     outputs.write_csv(out / "scenes.csv", scenes_table(used, rejected))
     outputs.write_csv(out / "counts.csv", counts)
     outputs.write_csv(out / "weekly.csv", weekly)
-    if report:
-        for o in outcomes:
-            if o.quicklook_png is not None:
-                target = out / "quicklooks" / f"{o.acquisition.id}.png"
-                if not target.exists() or target.read_bytes() != o.quicklook_png:
-                    outputs.write_bytes(target, o.quicklook_png)
     run = {
         "version": __version__,
         "site": site.to_dict(),
@@ -1061,7 +1112,38 @@ def _write_outputs(
         "created": iso_utc(dt.datetime.now(dt.UTC)),
     }
     outputs.write_json(out / "run.json", run)
+    figure = None
     if report:
-        from railwatch.report import build_report
+        from railwatch.report import build_report, write_figures
 
-        build_report(out)
+        # The figure only needs the tables: drawn beside the GeoPackage and quicklooks.
+        ex = executor if executor is not None else Executor()
+        figure = ex.submit_local(write_figures, out)
+    write_geopackage(
+        out / "railcars.gpkg",
+        {
+            "railcars": vehicles_frame(outcomes, grid.crs, site.detection.min_confidence),
+            "tracks": gpd.GeoDataFrame(
+                {"track_id": [t.track_id for t in products.tracks]},
+                geometry=[t.line for t in products.tracks],
+                crs=grid.crs,
+            ),
+            "aoi": gpd.GeoDataFrame(
+                {"name": [site.name]}, geometry=[to_crs(site.aoi, WGS84, grid.crs)], crs=grid.crs
+            ),
+            "footprints": footprints_frame(outcomes, grid.crs),
+        },
+    )
+    if report:
+        thumbnails = {}
+        for o in outcomes:
+            if o.quicklook_png is not None:
+                name = f"{o.acquisition.id}.png"
+                target = out / "quicklooks" / name
+                if not target.exists() or target.read_bytes() != o.quicklook_png:
+                    outputs.write_bytes(target, o.quicklook_png)
+                thumb = getattr(o, "thumbnail_jpeg", None)  # absent in older state files
+                if thumb is not None:
+                    thumbnails[name] = thumb
+        assert figure is not None
+        build_report(out, figure_png=figure.result(), thumbnails=thumbnails)

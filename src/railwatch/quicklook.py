@@ -36,7 +36,7 @@ from shapely.geometry.base import BaseGeometry
 
 from railwatch.types import VEHICLE_TYPES
 
-__all__ = ["TYPE_COLORS", "TYPE_LABELS", "Quicklook", "quicklook", "stretch"]
+__all__ = ["TYPE_COLORS", "TYPE_LABELS", "Quicklook", "quicklook", "stretch", "thumbnail_jpeg"]
 
 TYPE_COLORS: dict[str, str] = {
     "tank": "#0072B2",
@@ -459,3 +459,34 @@ def _with_bands(
             x += widths[i] + gap
         y += line_h
     return out
+
+
+THUMB_SIDE_PX = 900
+"""Long side of the reduced quicklooks embedded in the report."""
+
+
+def thumbnail_jpeg(png: bytes, side_px: int = THUMB_SIDE_PX) -> bytes:
+    """A reduced JPEG copy of a quicklook PNG (for the report; deterministic bytes).
+
+    A decade of weekly quicklooks at full size would make a report of hundreds of MB.
+
+    Parameters
+    ----------
+    png : bytes
+        A quicklook as written to ``quicklooks/``.
+    side_px : int
+        Longest side of the copy; smaller images keep their size.
+
+    Returns
+    -------
+    bytes
+        JPEG, quality 82.
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        rgb = im.convert("RGB")
+    rgb.thumbnail((side_px, side_px), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", quality=82)
+    return buf.getvalue()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import io
 import json
 import logging
 import math
@@ -115,12 +114,14 @@ def _events_from_list(items: Iterable[Mapping[str, Any]] | None) -> tuple[Event,
     return tuple(sorted(out, key=lambda e: (e.date, e.label)))
 
 
-def read_report_inputs(out_dir: str | Path) -> ReportInputs:
+def read_report_inputs(out_dir: str | Path, *, quicklooks: bool = True) -> ReportInputs:
     """Read a results directory written by ``railwatch count``.
 
     Parameters
     ----------
     out_dir : str or Path
+    quicklooks : bool
+        Also read the quicklook PNGs (not needed for the figures).
 
     Returns
     -------
@@ -170,13 +171,13 @@ def read_report_inputs(out_dir: str | Path) -> ReportInputs:
         except (ValueError, OSError, pd.errors.ParserError) as exc:
             raise ResultsDirError(d / "scenes.csv", _first_line(exc)) from None
     qdir = d / "quicklooks"
-    quicklooks = (
+    looks = (
         tuple((p.name, p.read_bytes()) for p in sorted(qdir.glob("*.png")) if p.is_file())
-        if qdir.is_dir()
+        if quicklooks and qdir.is_dir()
         else ()
     )
     name = str(site.get("name") or d.resolve().name)
-    return ReportInputs(counts, weekly, scenes, run, name, cfg, events, quicklooks)
+    return ReportInputs(counts, weekly, scenes, run, name, cfg, events, looks)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -254,23 +255,12 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-THUMB_SIDE_PX = 900
-"""Long side of the quicklooks embedded in the report (the full PNGs stay linked)."""
+def _thumbnail_uri(png: bytes, jpeg: bytes | None = None) -> str:
+    """Data URI of a quicklook's reduced JPEG copy (made here unless given)."""
+    from railwatch.quicklook import thumbnail_jpeg
 
-
-def _thumbnail_uri(png: bytes) -> str:
-    """A reduced JPEG copy of a quicklook as a data URI.
-
-    A decade of weekly quicklooks at full size would make a report of hundreds of MB.
-    """
-    from PIL import Image
-
-    with Image.open(io.BytesIO(png)) as im:
-        im = im.convert("RGB")
-        im.thumbnail((THUMB_SIDE_PX, THUMB_SIDE_PX), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=82)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = jpeg if jpeg is not None else thumbnail_jpeg(png)
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
 
 
 def quicklook_id(ts: Any) -> str:
@@ -476,7 +466,7 @@ def _weekly_section(weekly: pd.DataFrame) -> str:
     )
 
 
-def _acquisitions_section(res: ReportInputs) -> str:
+def _acquisitions_section(res: ReportInputs, thumbnails: Mapping[str, bytes]) -> str:
     c = res.counts
     types = [t for t in VEHICLE_TYPES if t in c.columns]
     head = (
@@ -517,7 +507,7 @@ def _acquisitions_section(res: ReportInputs) -> str:
         alt = f"quicklook {_time(r['datetime'])}, {r['status']}, railcars {_interval(r)}"
         figs.append(
             f'<figure><a href="quicklooks/{_e(name)}">'
-            f'<img src="{_thumbnail_uri(looks[name])}" alt="{_e(alt)}"></a>'
+            f'<img src="{_thumbnail_uri(looks[name], thumbnails.get(name))}" alt="{_e(alt)}"></a>'
             f"<figcaption>{cap}</figcaption></figure>"
         )
     for name, png in res.quicklooks:
@@ -525,7 +515,8 @@ def _acquisitions_section(res: ReportInputs) -> str:
             continue
         figs.append(
             f'<figure><a href="quicklooks/{_e(name)}">'
-            f'<img src="{_thumbnail_uri(png)}" alt="quicklook {_e(name)}"></a>'
+            f'<img src="{_thumbnail_uri(png, thumbnails.get(name))}" '
+            f'alt="quicklook {_e(name)}"></a>'
             f"<figcaption>{_e(name)} (no matching row in counts.csv)</figcaption></figure>"
         )
     gallery = (
@@ -652,7 +643,13 @@ def _provenance_section(res: ReportInputs) -> str:
     )
 
 
-def render_html(res: ReportInputs, figure_png: bytes, *, baseline: Baseline | None = None) -> str:
+def render_html(
+    res: ReportInputs,
+    figure_png: bytes,
+    *,
+    baseline: Baseline | None = None,
+    thumbnails: Mapping[str, bytes] | None = None,
+) -> str:
     """The report as one HTML document (pure: same arguments, same text).
 
     Parameters
@@ -663,6 +660,9 @@ def render_html(res: ReportInputs, figure_png: bytes, *, baseline: Baseline | No
         The time-series figure, embedded as a data URI.
     baseline : Baseline, optional
         Resolved baseline (default: from ``res.baseline_cfg`` and ``res.counts``).
+    thumbnails : mapping, optional
+        Reduced JPEG copies of quicklooks by file name, when already made
+        (:func:`railwatch.quicklook.thumbnail_jpeg`); the others are made here.
 
     Returns
     -------
@@ -693,7 +693,7 @@ def render_html(res: ReportInputs, figure_png: bytes, *, baseline: Baseline | No
         "Bottom: counted vehicles by type (pale bars: partial counts).</figcaption></figure>",
         _baseline_section(b, res.baseline_cfg),
         _weekly_section(res.weekly),
-        _acquisitions_section(res),
+        _acquisitions_section(res, thumbnails or {}),
         _quality_section(res),
         _provenance_section(res),
         f"<footer>Generated by railwatch {_e(__version__)} from counts.csv, weekly.csv, "
@@ -703,13 +703,52 @@ def render_html(res: ReportInputs, figure_png: bytes, *, baseline: Baseline | No
     return "\n".join(parts) + "\n"
 
 
-def build_report(out_dir: str | Path) -> Path:
+def write_figures(out_dir: str | Path) -> bytes:
+    """Redraw ``timeseries.png`` / ``timeseries.svg`` from a results directory.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        A results directory written by ``railwatch count``.
+
+    Returns
+    -------
+    bytes
+        The PNG written.
+    """
+    from railwatch.plot import save_figure, timeseries_figure
+
+    d = Path(out_dir)
+    res = read_report_inputs(d, quicklooks=False)
+    fig = timeseries_figure(
+        res.counts,
+        baseline_cfg=res.baseline_cfg,
+        events=res.events,
+        title=f"{res.site_name}: rail vehicles per acquisition",
+        baseline=baseline_value(res.baseline_cfg, res.counts),
+    )
+    png_path = d / "timeseries.png"
+    save_figure(fig, png_path, svg=True)
+    return png_path.read_bytes()
+
+
+def build_report(
+    out_dir: str | Path,
+    *,
+    figure_png: bytes | None = None,
+    thumbnails: Mapping[str, bytes] | None = None,
+) -> Path:
     """Redraw ``timeseries.png`` / ``timeseries.svg`` and write ``report.html``.
 
     Parameters
     ----------
     out_dir : str or Path
         A results directory written by ``railwatch count``.
+    figure_png : bytes, optional
+        The figure when :func:`write_figures` already ran on this directory (the
+        pipeline draws it in parallel with other work); otherwise it is drawn here.
+    thumbnails : mapping, optional
+        Reduced quicklook copies by file name, when already made.
 
     Returns
     -------
@@ -723,20 +762,12 @@ def build_report(out_dir: str | Path) -> Path:
     OutputError
         When a file cannot be written (previous files stay intact).
     """
-    from railwatch.plot import save_figure, timeseries_figure
-
     d = Path(out_dir)
+    if figure_png is None:
+        figure_png = write_figures(d)
     res = read_report_inputs(d)
     b = baseline_value(res.baseline_cfg, res.counts)
-    fig = timeseries_figure(
-        res.counts,
-        baseline_cfg=res.baseline_cfg,
-        events=res.events,
-        title=f"{res.site_name}: rail vehicles per acquisition",
-        baseline=b,
-    )
-    png_path = d / "timeseries.png"
-    save_figure(fig, png_path, svg=True)
-    target = write_text(d / "report.html", render_html(res, png_path.read_bytes(), baseline=b))
+    html_text = render_html(res, figure_png, baseline=b, thumbnails=thumbnails)
+    target = write_text(d / "report.html", html_text)
     logger.info("wrote %s", target)
     return target
