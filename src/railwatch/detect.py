@@ -636,16 +636,23 @@ def segment_track(
     bonus = np.zeros(n + 1) if cut is None else np.asarray(cut, float)
     best = np.zeros(n + 1)
     back = np.zeros(n + 1, dtype=np.int64)  # 0: empty station, else vehicle length
-    for i in range(1, n + 1):
-        best[i] = best[i - 1]
-        ok = lens <= i
-        if ok.any():
-            ls = lens[ok]
-            cand = best[i - ls] + (cs[i] - cs[i - ls]) + logp[ok] + bonus[i - ls] + bonus[i]
-            j = int(np.argmax(cand))
-            if cand[j] > best[i]:
-                best[i] = cand[j]
-                back[i] = ls[j]
+    # A vehicle ending at i starts at i - l <= i - lmin, so within a block of lmin
+    # stations every vehicle candidate depends on scores already final: score the whole
+    # block at once, then the "empty station" choice is a running maximum.
+    for k in range(1, n + 1, lmin):
+        idx = np.arange(k, min(k + lmin, n + 1))
+        start = idx[:, None] - lens[None, :]  # (b, L)
+        ok = start >= 0
+        st = np.where(ok, start, 0)
+        cand = best[st] + (cs[idx][:, None] - cs[st]) + logp[None, :] + bonus[st]
+        cand = np.where(ok, cand + bonus[idx][:, None], -np.inf)
+        j = np.argmax(cand, axis=1)
+        veh = cand[np.arange(idx.size), j]
+        run = np.maximum.accumulate(np.maximum(veh, best[k - 1]))
+        prev = np.concatenate([[best[k - 1]], run[:-1]])
+        take = veh > prev
+        best[idx] = run
+        back[idx] = np.where(take, lens[j], 0)
     segs = []
     i = n
     while i > 0:

