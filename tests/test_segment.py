@@ -27,7 +27,7 @@ def _plain_dp(evidence, step_m, priors, cut=None):
         for length, lp in zip(lens, logp, strict=True):
             if length > i:
                 break
-            c = best[i - length] + cs[i] - cs[i - length] + lp + bonus[i - length] + bonus[i]
+            c = best[i - length] + (cs[i] - cs[i - length]) + lp + bonus[i - length] + bonus[i]
             if c > best[i]:
                 best[i], back[i] = c, length
     segs, i = [], n
