@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.warp import reproject, transform_bounds
@@ -928,6 +929,69 @@ def white_level(dtype: str, sample: np.ndarray) -> float:
     return hi
 
 
+def _grid_window(src: Any, grid: SiteGrid, tol: float = 1e-6) -> Window | None:
+    """The window of ``src`` that is exactly the site grid, or None.
+
+    When the file is in the grid's CRS, north up, at the grid's resolution and its pixel
+    edges fall on the grid's, reading that window gives the grid's pixels with no
+    resampling at all (cheaper, and rails a pixel wide keep their full contrast).
+    """
+    t = src.transform
+    res = grid.resolution_m
+    if src.crs is None or t.b != 0 or t.d != 0:
+        return None
+    if abs(t.a - res) > tol * res or abs(t.e + res) > tol * res:
+        return None
+    left, _, _, top = grid.bounds
+    col = (left - t.c) / res
+    row = (t.f - top) / res
+    if abs(col - round(col)) > 1e-3 or abs(row - round(row)) > 1e-3:
+        return None
+    try:
+        if CRS.from_user_input(src.crs) != CRS.from_user_input(grid.crs):
+            return None
+    except Exception:
+        return None
+    return Window(round(col), round(row), grid.width, grid.height)
+
+
+def _valid_mask(
+    src: Any, indexes: Sequence[int], win: Window, arr: np.ndarray, *, boundless: bool = False
+) -> np.ndarray:
+    """Where every band of ``arr`` (read from ``win``) holds data.
+
+    Derived from what the file declares rather than by reading every band's mask: a
+    nodata value is compared with the pixels already read, a per-dataset mask is read
+    once; only other cases read the band masks. Outside the file (boundless reads) and
+    non-finite values are never valid.
+    """
+    from rasterio.enums import MaskFlags
+
+    flags = [src.mask_flag_enums[i - 1] for i in indexes]
+    h, w = arr.shape[1:]
+    if all(MaskFlags.all_valid in f for f in flags):
+        valid = np.ones((h, w), dtype=bool)
+    elif all(MaskFlags.nodata in f for f in flags) and src.nodatavals:
+        valid = np.ones((h, w), dtype=bool)
+        for k, i in enumerate(indexes):
+            nd = src.nodatavals[i - 1]
+            if nd is not None and not np.isnan(nd):
+                valid &= arr[k] != nd
+    elif all(MaskFlags.per_dataset in f for f in flags):
+        valid = src.dataset_mask(window=win, boundless=boundless) > 0
+    else:
+        valid = np.ones((h, w), dtype=bool)
+        for i in indexes:
+            valid &= src.read_masks(i, window=win, boundless=boundless) > 0
+    valid &= np.isfinite(arr).all(axis=0)
+    if boundless:
+        r0, c0 = int(win.row_off), int(win.col_off)
+        inside = np.zeros((h, w), dtype=bool)
+        inside[max(0, -r0) : max(0, src.height - r0), max(0, -c0) : max(0, src.width - c0)] = True
+        valid &= inside
+    return valid
+
+
 def _read_one(
     sf: SceneFile,
     grid: SiteGrid,
@@ -942,6 +1006,22 @@ def _read_one(
     grid.
     """
     with rasterio.open(sf.path) as src:
+        direct = _grid_window(src, grid)
+        if direct is not None:
+            # The file's pixels are the grid's: read them as they are, nothing to warp.
+            if int(direct.width) * int(direct.height) > max_pixels:
+                raise SceneReadError(
+                    sf.path,
+                    f"AOI window of {grid.width}x{grid.height} px exceeds the pixel budget "
+                    f"of {max_pixels} px; use a coarser --resolution or a smaller AOI",
+                )
+            arr = src.read(indexes, window=direct, out_dtype="float32", boundless=True,
+                           fill_value=0)  # fmt: skip
+            valid = _valid_mask(src, indexes, direct, arr, boundless=True)
+            if not valid.any():
+                return None
+            arr *= valid
+            return arr, valid
         left, bottom, right, top = grid.bounds
         pad = pad_px * grid.resolution_m
         try:
@@ -973,40 +1053,29 @@ def _read_one(
                 f"of {max_pixels} px; use a coarser --resolution or a smaller AOI",
             )
         arr = src.read(indexes, window=win, out_dtype="float32")
-        mask = src.read_masks(indexes[0], window=win) > 0
-        for i in indexes[1:]:
-            mask &= src.read_masks(i, window=win) > 0
-        mask &= np.all(np.isfinite(arr), axis=0)
+        mask = _valid_mask(src, indexes, win, arr)
         src_transform = src.window_transform(win)
         src_crs = src.crs
-    arr[:, ~mask] = 0.0
+    arr *= mask
     # Downsampling averages to avoid aliasing. Otherwise cubic: bilinear at a half-pixel
     # phase halves the contrast of a one-pixel rail, cubic keeps most of it.
     if sf.gsd_m < grid.resolution_m / 1.5:
         resampling = Resampling.average
     else:
         resampling = Resampling.cubic
-    out = np.zeros((len(indexes), grid.height, grid.width), dtype=np.float32)
-    for k in range(len(indexes)):
-        reproject(
-            source=arr[k],
-            destination=out[k],
-            src_transform=src_transform,
-            src_crs=src_crs,
-            dst_transform=grid.transform,
-            dst_crs=grid.crs,
-            resampling=resampling,
-        )
-    weight = np.zeros((grid.height, grid.width), dtype=np.float32)
+    # The bands and the mask warped together: one GDAL warp instead of one per band.
+    stacked = np.concatenate([arr, mask[None].astype(np.float32)])
+    warped = np.zeros((len(indexes) + 1, grid.height, grid.width), dtype=np.float32)
     reproject(
-        source=mask.astype(np.float32),
-        destination=weight,
+        source=stacked,
+        destination=warped,
         src_transform=src_transform,
         src_crs=src_crs,
         dst_transform=grid.transform,
         dst_crs=grid.crs,
         resampling=resampling,
     )
+    out, weight = warped[:-1], warped[-1]
     # Pixels that mix data and nodata are renormalised so edges stay unbiased; those with
     # less than half valid support are unobserved.
     valid = weight >= 0.5
@@ -1070,16 +1139,21 @@ def read_acquisition(
             continue
         reached = True
         arr, ok = got
-        level = white_level(sf.dtype, arr[:, ok][:, ::7].ravel() if ok.any() else arr.ravel()[:1])
+        if sf.dtype == "uint8":
+            level = 255.0
+        else:
+            level = white_level(
+                sf.dtype, arr[:, ok][:, ::7].ravel() if ok.any() else arr[:, :1, :1]
+            )
         new = ok & ~valid
-        data[:, new] = arr[:, new] / level
+        np.divide(arr, level, out=data, where=new[None])
         valid |= ok
     if not reached:
         raise SceneReadError(first.path, "footprint does not overlap the AOI")
     # A one-pixel erosion keeps resampling halos at swath edges out of the analysis.
     if valid.any() and not valid.all():
         valid = ndimage.binary_erosion(valid, iterations=1, border_value=1)
-        data[:, ~valid] = 0.0
+        data *= valid
     np.clip(data, 0.0, 1.5, out=data)
     return Scene(
         datetime=acq.datetime,
