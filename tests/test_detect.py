@@ -38,12 +38,43 @@ def test_one_track_with_six_cars_single_image():
     assert a.railcars == 6
     assert a.railcars_low <= 6 <= a.railcars_high
     assert {v.track_id for v in a.vehicles} == {"T1"}
-    # Vehicles lie where the cars are: each end within the coupling gap (1 m) or half a
-    # metre beyond it.
+    # Vehicles lie where the cars are: each end within the coupling gap (1 m) or a metre
+    # beyond it (the length prior may pull a body end across its coupling gap).
     x0 = sc.grid.bounds[0] - 5.0
     ends = sorted((v.polygon.bounds[0] - x0, v.polygon.bounds[2] - x0) for v in a.vehicles)
     truth = sorted((c.s0_m + 0.3, c.s1_m - 0.3) for c in MIXED)
-    assert np.allclose(ends, truth, atol=1.5)
+    assert np.allclose(ends, truth, atol=2.0)
+
+
+def test_side_rails_survive_a_shadow_over_one_side():
+    from railwatch.detect import _side_rails
+
+    offs = np.arange(-1.0, 1.01, 0.25)
+    rail = np.exp(-0.5 * ((np.abs(offs) - 0.78) / 0.15) ** 2)
+    rng = np.random.default_rng(0)
+    empty = 0.4 + 0.2 * rail[:, None] + 0.01 * rng.standard_normal((offs.size, 60))
+    shaded = empty.copy()
+    shaded[offs < 0.3] *= 0.35  # a neighbour's shadow up to 0.3 m past the centre line
+    flat = 0.5 + 0.01 * rng.standard_normal((offs.size, 20))  # a car roof: no rails
+    prof = np.concatenate([empty, shaded, flat], axis=1)
+    members = np.zeros(prof.shape[1], bool)
+    members[:60] = True
+    llr = np.min(_side_rails(prof, offs, members, 3), axis=0)
+    assert np.median(llr[60:120]) < 0  # rails still seen under the shadow
+    assert np.median(llr[120:]) > 0  # not on a roof
+
+
+def test_widen_interval_brackets_count_and_scales_partial():
+    from railwatch.detect import widen_interval
+    from railwatch.quality import Quality
+
+    lo, hi = widen_interval(20, 19, 21, Quality(1.0, 0.0, 0.0, "ok"))
+    assert lo < 20 < hi
+    lo2, hi2 = widen_interval(20, 19, 21, Quality(1.0, 0.0, 0.9, "ok"))
+    assert lo2 <= lo and hi2 >= hi  # snow over the tracks: wider
+    _, hi3 = widen_interval(20, 19, 21, Quality(0.5, 0.0, 0.0, "partial"))
+    assert hi3 >= 2 * 20  # half the track unseen: the yard may hold twice as many
+    assert widen_interval(0, 0, 0, Quality(1.0, 0.0, 0.0, "ok"))[0] == 0
 
 
 def test_tight_coupling_of_identical_tank_cars():
@@ -111,7 +142,7 @@ def test_segment_track_without_gaps_uses_length_priors():
 
 def test_segment_track_follows_visible_gaps():
     priors = VehiclePriors()
-    e = -2.0 * np.ones(200)
+    e = -5.0 * np.ones(200)  # empty track: z at its floor
     e[10:58] = 3.0  # 12 m
     e[62:122] = 3.0  # 15 m
     cut = np.zeros(201)
