@@ -57,7 +57,7 @@ def test_blocked_dp_matches_plain_dp(seed):
 
 
 def test_clean_train_is_cut_at_its_coupling_gaps():
-    e = -2.0 * np.ones(400)
+    e = -5.0 * np.ones(400)  # empty track: clearly negative, as station_evidence gives
     for a in (40, 100, 160):  # three 14 m bodies (56 stations) with 1 m gaps
         e[a : a + 56] = 3.0
     assert segment_track(e, 0.25, VehiclePriors()) == [(40, 96), (100, 156), (160, 216)]

@@ -1017,9 +1017,10 @@ def _read_one(
                 )
             arr = src.read(indexes, window=direct, out_dtype="float32", boundless=True,
                            fill_value=0)  # fmt: skip
-            valid = _valid_mask(src, indexes, direct, arr, boundless=True)
-            if not valid.any():
+            r0, c0 = int(direct.row_off), int(direct.col_off)
+            if r0 >= src.height or c0 >= src.width or r0 + grid.height <= 0 or c0 + grid.width <= 0:
                 return None
+            valid = _valid_mask(src, indexes, direct, arr, boundless=True)
             arr *= valid
             return arr, valid
         left, bottom, right, top = grid.bounds

@@ -1089,12 +1089,48 @@ def _write_outputs(
     counts = timeseries.counts_table([o.to_record() for o in outcomes], site.baseline)
     weekly = timeseries.weekly_table(counts, site.baseline)
     used = [f for o in outcomes for f in o.acquisition.files]
+    counts_csv = outputs.format_table(counts).to_csv(index=False, lineterminator="\n")
+    site_dict = site.to_dict()
+    figure = None
+    if report:
+        # The figure needs only the counts: drawn beside the files written below, from
+        # the very text of counts.csv, so `railwatch report` redraws the same bytes.
+        ex = executor if executor is not None else Executor()
+        name = str(site_dict.get("name") or out.resolve().name)
+        figure = ex.submit_local(_figure_task, counts_csv, site_dict, name)
+    # The GeoPackage first: if it cannot be written, no table has changed either.
+    write_geopackage(
+        out / "railcars.gpkg",
+        {
+            "railcars": vehicles_frame(outcomes, grid.crs, site.detection.min_confidence),
+            "tracks": gpd.GeoDataFrame(
+                {"track_id": [t.track_id for t in products.tracks]},
+                geometry=[t.line for t in products.tracks],
+                crs=grid.crs,
+            ),
+            "aoi": gpd.GeoDataFrame(
+                {"name": [site.name]}, geometry=[to_crs(site.aoi, WGS84, grid.crs)], crs=grid.crs
+            ),
+            "footprints": footprints_frame(outcomes, grid.crs),
+        },
+    )
     outputs.write_csv(out / "scenes.csv", scenes_table(used, rejected))
-    outputs.write_csv(out / "counts.csv", counts)
+    outputs.write_text(out / "counts.csv", counts_csv)
     outputs.write_csv(out / "weekly.csv", weekly)
+    thumbnails = {}
+    if report:
+        for o in outcomes:
+            if o.quicklook_png is not None:
+                name = f"{o.acquisition.id}.png"
+                target = out / "quicklooks" / name
+                if not target.exists() or target.read_bytes() != o.quicklook_png:
+                    outputs.write_bytes(target, o.quicklook_png)
+                thumb = getattr(o, "thumbnail_jpeg", None)  # absent in older state files
+                if thumb is not None:
+                    thumbnails[name] = thumb
     run = {
         "version": __version__,
-        "site": site.to_dict(),
+        "site": site_dict,
         "grid": grid.to_dict(),
         "inputs": [
             {"path": p, "size": os.path.getsize(p), "sha256": h}
@@ -1112,38 +1148,16 @@ def _write_outputs(
         "created": iso_utc(dt.datetime.now(dt.UTC)),
     }
     outputs.write_json(out / "run.json", run)
-    figure = None
-    if report:
-        from railwatch.report import build_report, write_figures
+    if figure is not None:
+        from railwatch.report import build_report
 
-        # The figure only needs the tables: drawn beside the GeoPackage and quicklooks.
-        ex = executor if executor is not None else Executor()
-        figure = ex.submit_local(write_figures, out)
-    write_geopackage(
-        out / "railcars.gpkg",
-        {
-            "railcars": vehicles_frame(outcomes, grid.crs, site.detection.min_confidence),
-            "tracks": gpd.GeoDataFrame(
-                {"track_id": [t.track_id for t in products.tracks]},
-                geometry=[t.line for t in products.tracks],
-                crs=grid.crs,
-            ),
-            "aoi": gpd.GeoDataFrame(
-                {"name": [site.name]}, geometry=[to_crs(site.aoi, WGS84, grid.crs)], crs=grid.crs
-            ),
-            "footprints": footprints_frame(outcomes, grid.crs),
-        },
-    )
-    if report:
-        thumbnails = {}
-        for o in outcomes:
-            if o.quicklook_png is not None:
-                name = f"{o.acquisition.id}.png"
-                target = out / "quicklooks" / name
-                if not target.exists() or target.read_bytes() != o.quicklook_png:
-                    outputs.write_bytes(target, o.quicklook_png)
-                thumb = getattr(o, "thumbnail_jpeg", None)  # absent in older state files
-                if thumb is not None:
-                    thumbnails[name] = thumb
-        assert figure is not None
-        build_report(out, figure_png=figure.result(), thumbnails=thumbnails)
+        build_report(out, figures=figure.result(), thumbnails=thumbnails)
+
+
+def _figure_task(counts_csv: str, site: dict[str, Any], name: str) -> tuple[bytes, bytes]:
+    import io
+
+    from railwatch.report import render_figures
+    from railwatch.timeseries import read_counts
+
+    return render_figures(read_counts(io.StringIO(counts_csv)), site, name)

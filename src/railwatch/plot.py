@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from railwatch.baseline import Baseline, baseline_value
-from railwatch.outputs import atomic_path
 from railwatch.quicklook import TYPE_COLORS, TYPE_LABELS
 from railwatch.site import BaselineConfig, Event
 from railwatch.types import VEHICLE_TYPES
@@ -28,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "TYPE_COLORS",
     "timeseries_figure",
+    "figure_bytes",
     "save_figure",
 ]
 
@@ -473,6 +473,27 @@ def timeseries_figure(
 # --------------------------------------------------------------------------- saving
 
 
+def figure_bytes(fig: Figure, *, svg: bool = False) -> tuple[bytes, bytes | None]:
+    """PNG (and SVG) bytes of ``fig``, deterministic for identical figures.
+
+    PNG: no ``Software`` text chunk. SVG: no date or creator, and ids hashed with a fixed
+    salt (``svg.hashsalt``), so identical figures give identical bytes.
+    """
+    import io
+
+    import matplotlib
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    png = buf.getvalue()
+    if not svg:
+        return png, None
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    return png, buf.getvalue()
+
+
 def save_figure(fig: Figure, path_png: str | Path, *, svg: bool = False) -> list[Path]:
     """Write ``fig`` as PNG (and SVG) with deterministic bytes, atomically.
 
@@ -491,22 +512,14 @@ def save_figure(fig: Figure, path_png: str | Path, *, svg: bool = False) -> list
 
     Notes
     -----
-    PNG: no ``Software`` text chunk. SVG: no date or creator, and ids hashed with a fixed
-    salt (``svg.hashsalt``), so identical figures give identical bytes.
+    See :func:`figure_bytes`.
     """
-    import matplotlib
+    from railwatch.outputs import write_bytes
 
+    png, svg_bytes = figure_bytes(fig, svg=svg)
     target = Path(path_png)
-    written = [target]
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-    if svg:
-        svg_target = target.with_suffix(".svg")
-        with (
-            matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}),
-            atomic_path(svg_target) as tmp,
-        ):
-            fig.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
-        written.append(svg_target)
+    written = [write_bytes(target, png)]
+    if svg_bytes is not None:
+        written.append(write_bytes(target.with_suffix(".svg"), svg_bytes))
     logger.debug("wrote %s", ", ".join(map(str, written)))
     return written

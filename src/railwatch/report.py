@@ -25,7 +25,7 @@ import pandas as pd
 from railwatch._version import __version__
 from railwatch.baseline import Baseline, baseline_value
 from railwatch.errors import InputFileError
-from railwatch.outputs import write_text
+from railwatch.outputs import write_bytes, write_text
 from railwatch.site import BaselineConfig, Event
 from railwatch.timeseries import read_counts, read_weekly
 from railwatch.types import STATUSES, VEHICLE_TYPES
@@ -703,6 +703,35 @@ def render_html(
     return "\n".join(parts) + "\n"
 
 
+def render_figures(
+    counts: pd.DataFrame, site: Mapping[str, Any], site_name: str
+) -> tuple[bytes, bytes]:
+    """PNG and SVG bytes of the time-series figure (pure).
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        ``counts.csv`` as :func:`railwatch.timeseries.read_counts` returns it.
+    site : mapping
+        The ``site`` object of ``run.json`` (baseline and events).
+    site_name : str
+        For the title.
+    """
+    from railwatch.plot import figure_bytes, timeseries_figure
+
+    cfg = baseline_config_from_dict(site.get("baseline"))
+    fig = timeseries_figure(
+        counts,
+        baseline_cfg=cfg,
+        events=_events_from_list(site.get("events")),
+        title=f"{site_name}: rail vehicles per acquisition",
+        baseline=baseline_value(cfg, counts),
+    )
+    png, svg = figure_bytes(fig, svg=True)
+    assert svg is not None
+    return png, svg
+
+
 def write_figures(out_dir: str | Path) -> bytes:
     """Redraw ``timeseries.png`` / ``timeseries.svg`` from a results directory.
 
@@ -716,26 +745,18 @@ def write_figures(out_dir: str | Path) -> bytes:
     bytes
         The PNG written.
     """
-    from railwatch.plot import save_figure, timeseries_figure
-
     d = Path(out_dir)
     res = read_report_inputs(d, quicklooks=False)
-    fig = timeseries_figure(
-        res.counts,
-        baseline_cfg=res.baseline_cfg,
-        events=res.events,
-        title=f"{res.site_name}: rail vehicles per acquisition",
-        baseline=baseline_value(res.baseline_cfg, res.counts),
-    )
-    png_path = d / "timeseries.png"
-    save_figure(fig, png_path, svg=True)
-    return png_path.read_bytes()
+    png, svg = render_figures(res.counts, res.run.get("site") or {}, res.site_name)
+    write_bytes(d / "timeseries.png", png)
+    write_bytes(d / "timeseries.svg", svg)
+    return png
 
 
 def build_report(
     out_dir: str | Path,
     *,
-    figure_png: bytes | None = None,
+    figures: tuple[bytes, bytes] | None = None,
     thumbnails: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Redraw ``timeseries.png`` / ``timeseries.svg`` and write ``report.html``.
@@ -744,9 +765,9 @@ def build_report(
     ----------
     out_dir : str or Path
         A results directory written by ``railwatch count``.
-    figure_png : bytes, optional
-        The figure when :func:`write_figures` already ran on this directory (the
-        pipeline draws it in parallel with other work); otherwise it is drawn here.
+    figures : (bytes, bytes), optional
+        PNG and SVG of the figure from :func:`render_figures`, when already drawn (the
+        pipeline draws it in parallel with other work); otherwise drawn here.
     thumbnails : mapping, optional
         Reduced quicklook copies by file name, when already made.
 
@@ -763,8 +784,12 @@ def build_report(
         When a file cannot be written (previous files stay intact).
     """
     d = Path(out_dir)
-    if figure_png is None:
+    if figures is None:
         figure_png = write_figures(d)
+    else:
+        figure_png = figures[0]
+        write_bytes(d / "timeseries.png", figures[0])
+        write_bytes(d / "timeseries.svg", figures[1])
     res = read_report_inputs(d)
     b = baseline_value(res.baseline_cfg, res.counts)
     html_text = render_html(res, figure_png, baseline=b, thumbnails=thumbnails)
