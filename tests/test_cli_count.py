@@ -87,7 +87,11 @@ def test_single_geotiff_with_aoi_only(yard):
     assert run["stack"]["tracks_source"] == "extracted"
     assert [p.name for p in (out / "quicklooks").iterdir()] == ["20240617T000000.png"]
     assert (out / "report.html").stat().st_size > 1000
-    assert (out / "timeseries.png").exists()
+    # The figure drawn during the count is the one `railwatch report` draws again.
+    drawn = {n: (out / n).read_bytes() for n in ("timeseries.png", "timeseries.svg")}
+    r = _run("report", out)
+    assert r.exit_code == 0, r.output
+    assert {n: (out / n).read_bytes() for n in drawn} == drawn
 
 
 def test_needs_site_or_aoi(yard):
