@@ -243,6 +243,12 @@ def test_partial_restricted_to_observed_area():
     assert row["truth_scope"] == "observed"
     unrestricted = evaluate(dets, counts, truth).per_acquisition.iloc[0]
     assert (unrestricted["fn"], unrestricted["truth"]) == (2, 3)
+    # A truth count for the whole yard does not override the observed area: the partial
+    # count is judged against the truth vehicles inside what it observed.
+    whole = pd.DataFrame({"date": [D1], "railcars": [3], "status": ["ok"]})
+    row = evaluate(dets, counts, truth, truth_counts=whole, observed=observed).per_acquisition
+    assert (int(row.iloc[0]["truth"]), int(row.iloc[0]["error"])) == (1, 0)
+    assert row.iloc[0]["truth_status"] == "ok"
 
 
 def test_aoi_drops_truth_outside_and_points_accepted():

@@ -538,13 +538,15 @@ def _score_acquisition(
         row["truth_status"] = truth_counts.at[date, "status"]
     scope = "all"
     if status == "partial" and observed_area is not None:
+        # A partial count covers the observed area only: so does its truth.
         truth = truth[_in_area(truth.geometry, observed_area)]
+        truth_n = len(truth)
         scope = "observed"
     elif status == "partial" and not pd.isna(truth_n):
         scope = "counts"
     elif status == "partial":
         logger.warning("%s is partial but its observed area is unknown: recall understated", date)
-    if truth_counts is None:
+    if truth_counts is None and scope != "observed":
         truth_n = len(truth)
     row["truth"] = truth_n
     if status not in SCORED_STATUSES:

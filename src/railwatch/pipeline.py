@@ -700,9 +700,15 @@ def footprints_frame(outcomes: Sequence[AcquisitionOutcome], crs: str) -> Any:
             }
         )
     cols = ["datetime", "date", "status", "coverage", "n_tiles"]
-    return gpd.GeoDataFrame(
-        pd.DataFrame(rows, columns=cols), geometry=[o.footprint for o in outcomes], crs=crs
-    )
+    # Observed = imaged, less the stretches of track hidden by cloud or heavy haze: the
+    # area a partial count covers (evaluation restricts the truth to it).
+    geoms = [
+        o.footprint.difference(o.analysis.unobserved)
+        if o.analysis.unobserved is not None and not o.analysis.unobserved.is_empty
+        else o.footprint
+        for o in outcomes
+    ]
+    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry=geoms, crs=crs)
 
 
 def write_geopackage(target: Path, layers: dict[str, Any]) -> Path:

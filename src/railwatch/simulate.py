@@ -1838,13 +1838,20 @@ def _one_acquisition(
         status = "no_coverage"
     elif cloud_share > q.max_cloud:
         status = "obscured"
-    elif coverage < q.full_coverage:
+    elif coverage * (1.0 - cloud_share) < q.full_coverage:
+        # As the detector judges it (quality.py): track hidden under cloud is not seen.
         status = "partial"
     else:
         status = "ok"
     observed_flags = []
     for v in vehicles:
         share = v.polygon.intersection(observed_aoi).area / v.polygon.area
+        if cloud_at is not None and share > 0.5:
+            # Cloud-free share of the body, from points along its axis.
+            f = np.linspace(-0.45, 0.45, 10) * v.length_m
+            xs = v.centre[0] + f * v.axis[0]
+            ys = v.centre[1] + f * v.axis[1]
+            share *= float((cloud_at(xs, ys) <= 0.5).mean())
         observed_flags.append(share > 0.5)
     counted = [v for v, o in zip(vehicles, observed_flags, strict=True) if o]
     railcars = None if status in ("obscured", "no_coverage") else len(counted)
