@@ -1,18 +1,28 @@
 """Incremental cost, parallel speed-up and pipeline overhead, measured side by side.
 
-Small rendered yards (two tracks, 150 x 60 m at 0.5 m, from tests/detect_fixtures.py) so
-that a 100-acquisition archive is quick to make. Prints one table:
+Two kinds of archive:
+
+* **small**: rendered two-track yards, 150 x 60 m at 0.5 m (300 x 120 px files, from
+  tests/detect_fixtures.py), ``--aoi`` only (tracks extracted), so that a 100-acquisition
+  archive is quick to make;
+* **yard**: the simulated Tumangang yard (``railwatch simulate``, 24 dates, nine tracks
+  over 560 m, ~1230 x 590 px tiled JPEG/DEFLATE files, mixed products, cloud, snow,
+  nodata) with ``configs/tumangang.yaml`` (surveyed tracks): what an analyst runs.
+
+Prints one table:
 
 * (a) adding one acquisition to a 100-acquisition archive (state present) versus
-  processing one acquisition alone in a fresh directory (target <= 2x);
-* (b) ``--workers 2`` versus ``--workers 1`` on 24 acquisitions (target >= 1.6x on 2 cores);
+  processing one acquisition alone in a fresh directory (small; target <= 2x);
+* (b) ``--workers 2`` versus ``--workers 1`` on 24 acquisitions (target >= 1.6x on 2
+  cores), on both archives;
 * (c) per-acquisition cost of the whole pipeline versus bare rasterio reads of the same
-  AOI windows (target <= 3x), and the same without quicklooks and report.
+  AOI windows (target <= 3x), and the same without quicklooks and report, on both.
 
 (a) and (b) are interleaved and the best of two is kept, and the load average is
 printed: on a shared machine other processes take cores from the ``--workers 2`` run.
 
-Run from the repository root: ``python benchmarks/scale.py``. Results: docs/benchmarks.md.
+Run from the repository root: ``python benchmarks/scale.py`` (about 5 minutes).
+Results: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 from shapely.geometry import mapping
 
@@ -68,8 +79,40 @@ def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def main() -> None:
+def _simulated_yard(folder: Path) -> Path:
+    from railwatch.simulate import simulate_yard
+
+    simulate_yard(folder, rng=np.random.default_rng(7), dates=24)
+    return folder
+
+
+def _bare_read(files: list[Path], bounds: tuple[float, float, float, float], crs: str) -> None:
+    """What reading costs at least: open each file, read the AOI window of every band."""
+    for f in files:
+        with rasterio.open(f) as ds:
+            b = bounds if ds.crs == crs else transform_bounds(crs, ds.crs, *bounds)
+            ds.read(window=from_bounds(*b, ds.transform), boundless=True)
+
+
+def _overhead(name: str, files: list[Path], n: int, site, t_full: float, lean_dir: Path) -> list:
+    """(c): whole pipeline and pipeline without quicklooks/report vs bare reads."""
     from railwatch.pipeline import run_count
+    from railwatch.site import make_grid
+
+    grid = make_grid(site, site.resolution_m or 0.5)
+    t_bare = min(_timed(lambda: _bare_read(files, grid.bounds, grid.crs)) for _ in range(3))
+    t_bare /= n
+    t_lean = _timed(lambda: run_count([files[0].parent], site, lean_dir, report=False)) / n
+    t_pipe = t_full / n
+    return [
+        (f"(c) {name}: pipeline per acquisition", t_pipe, "bare rasterio read", t_bare,
+         t_pipe / t_bare, "<= 3"),
+        (f"    {name}: same, no quicklooks/report", t_lean, "bare rasterio read", t_bare,
+         t_lean / t_bare, ""),
+    ]  # fmt: skip
+
+
+def main() -> None:
     from railwatch.site import resolve_site
 
     rows = []
@@ -115,39 +158,43 @@ def main() -> None:
             w1.append(_timed(lambda k=k: count([b], out_dir=tmp / f"w1-{k}", aoi=aoi, workers=1)))
             w2.append(_timed(lambda k=k: count([b], out_dir=tmp / f"w2-{k}", aoi=aoi, workers=2)))
         t_w1, t_w2 = min(w1), min(w2)
-        rows.append(("(b) --workers 1, 24 acquisitions", t_w1, "--workers 2", t_w2,
+        rows.append(("(b) small: --workers 1, 24 acquisitions", t_w1, "--workers 2", t_w2,
                      t_w1 / t_w2, ">= 1.6 (speed-up)"))  # fmt: skip
         loads.append(_load())
 
-        # (c) pipeline per acquisition vs bare reads of the AOI windows; also without
-        # quicklooks and report (read + align + analyse + tables + GeoPackage).
-        files = sorted(b.glob("*.tif"))
-        minx, miny, maxx, maxy = scene.aoi.bounds
-
-        def bare() -> None:
-            for f in files:
-                with rasterio.open(f) as ds:
-                    ds.read(window=from_bounds(minx - 30, miny - 30, maxx + 30, maxy + 30,
-                                               ds.transform))  # fmt: skip
-
-        t_bare = min(_timed(bare) for _ in range(3)) / len(files)
-        t_pipe = t_w1 / len(files)
+        # (c) on the small archive: pipeline per acquisition vs bare reads of the AOI
+        # windows, and without quicklooks and report.
         site = resolve_site(None, aoi=aoi)
-        t_lean = _timed(lambda: run_count([b], site, tmp / "lean", report=False)) / len(files)
-        rows.append(("(c) pipeline per acquisition", t_pipe, "bare rasterio read", t_bare,
-                     t_pipe / t_bare, "<= 3"))  # fmt: skip
-        rows.append(("    same, no quicklooks/report", t_lean, "bare rasterio read", t_bare,
-                     t_lean / t_bare, ""))  # fmt: skip
-        rows.append(("    (full first run, 100 acquisitions)", t_full, "", float("nan"),
+        files = sorted(b.glob("*.tif"))
+        rows += _overhead("small", files, len(files), site, t_w1, tmp / "lean")
+        rows.append(("    (full first run, 100 small acquisitions)", t_full, "", float("nan"),
                      float("nan"), ""))  # fmt: skip
         loads.append(_load())
 
-    print(f"{'measurement':<42} {'s':>8}   {'compared with':<22} {'s':>8}  {'ratio':>7}  target")
+        # (b) and (c) on the simulated yard with its site file.
+        yard = _simulated_yard(tmp / "yard")
+        ysite = ROOT / "configs" / "tumangang.yaml"
+        y1, y2 = [], []
+        for k in range(2):
+            y1.append(_timed(lambda k=k: count([yard], out_dir=tmp / f"y1-{k}", site=ysite,
+                                               workers=1)))  # fmt: skip
+            y2.append(_timed(lambda k=k: count([yard], out_dir=tmp / f"y2-{k}", site=ysite,
+                                               workers=2)))  # fmt: skip
+        t_y1, t_y2 = min(y1), min(y2)
+        rows.append(("(b) yard: --workers 1, 24 acquisitions", t_y1, "--workers 2", t_y2,
+                     t_y1 / t_y2, ">= 1.6 (speed-up)"))  # fmt: skip
+        n_acq = len((tmp / "y1-0" / "counts.csv").read_text().splitlines()) - 1
+        rows += _overhead("yard", sorted(yard.glob("*.tif")), n_acq, resolve_site(ysite), t_y1,
+                          tmp / "ylean")  # fmt: skip
+        loads.append(_load())
+
+    print(f"{'measurement':<44} {'s':>8}   {'compared with':<22} {'s':>8}  {'ratio':>7}  target")
     for a, ta, b_, tb, ratio, target in rows:
         tb_s = f"{tb:8.3f}" if tb == tb else " " * 8
         r_s = f"{ratio:7.2f}" if ratio == ratio else " " * 7
-        print(f"{a:<42} {ta:8.3f}   {b_:<22} {tb_s}  {r_s}  {target}")
-    print(f"cores: {os.cpu_count()}; load average (1/5/15 min) at start and after (a), (b), (c): "
+        print(f"{a:<44} {ta:8.3f}   {b_:<22} {tb_s}  {r_s}  {target}")
+    print(f"cores: {os.cpu_count()}; load average (1/5/15 min) at start and after (a), (b), "
+          "(c) small, yard: "
           f"{' | '.join(loads)}")  # fmt: skip
 
 

@@ -64,10 +64,17 @@ def build_reference(images: Sequence[np.ndarray], valids: Sequence[np.ndarray]) 
             for i, v in zip(images, valids, strict=True)
         ]
     )
-    seen = np.isfinite(stack).any(axis=0)
+    k = np.isfinite(stack).sum(axis=0)
+    seen = k > 0
     ref = np.zeros(stack.shape[1:], np.float32)
     if seen.any():
-        ref[seen] = np.nanmedian(stack[:, seen], axis=0)
+        # nanmedian by sorting (NaN sorts last) and averaging the middle pair of the k
+        # valid values: the same numbers, several times faster than np.nanmedian.
+        srt = np.sort(stack, axis=0)
+        lo = np.take_along_axis(srt, np.clip((k - 1) // 2, 0, None)[None], axis=0)[0]
+        hi = np.take_along_axis(srt, np.clip(k // 2, 0, None)[None], axis=0)[0]
+        mid = (lo + hi) / np.float32(2)
+        ref[seen] = mid[seen]
         ref[~seen] = float(np.median(ref[seen]))
     return ref
 
