@@ -1066,40 +1066,47 @@ def _end(line: LineString, at_start: bool, span_m: float = 8.0) -> tuple[np.ndar
 def _join_collinear(
     lines: list[tuple[float, LineString]], *, max_gap_m: float
 ) -> list[tuple[float, LineString]]:
-    """Join pieces of one track whose facing ends continue each other (best pair first)."""
+    """Join pieces of one track whose facing ends continue each other (best pair first).
+
+    Ends of every pair are compared at once (arrays over all end pairs): the nearest
+    admissible pair is joined, then the joined line's ends replace its pieces'.
+    """
     items = list(lines)
-    while True:
-        best = None
-        for i, (_, a) in enumerate(items):
-            for j, (_, b) in enumerate(items):
-                if j <= i:
-                    continue
-                for sa in (True, False):
-                    pa, da = _end(a, sa)
-                    for sb in (True, False):
-                        pb, db = _end(b, sb)
-                        v = pb - pa
-                        dist = float(np.hypot(*v))
-                        if dist > max_gap_m or float(da @ -db) < math.cos(math.radians(4)):
-                            continue
-                        if dist > 0:
-                            if float(da @ v) <= 0:
-                                continue
-                            lat = max(
-                                abs(da[0] * v[1] - da[1] * v[0]), abs(db[0] * v[1] - db[1] * v[0])
-                            )
-                            if lat > 0.6 + 0.01 * dist:
-                                continue
-                        if best is None or dist < best[0]:
-                            best = (dist, i, j, sa, sb)
-        if best is None:
+    if len(items) < 2:
+        return items
+    cos_max = math.cos(math.radians(4))
+    ends = [[_end(ln, True), _end(ln, False)] for _, ln in items]
+    while len(items) > 1:
+        n = len(items)
+        # End k = 2 * item + (0 start, 1 end); pairs (k, m) of different items, k's item first.
+        pts = np.array([e[s][0] for e in ends for s in (0, 1)])
+        dirs = np.array([e[s][1] for e in ends for s in (0, 1)])
+        owner = np.repeat(np.arange(n), 2)
+        v = pts[None, :, :] - pts[:, None, :]  # v[k, m] = p_m - p_k
+        dist = np.hypot(v[..., 0], v[..., 1])
+        facing = -(dirs @ dirs.T)  # da . -db
+        ahead = np.einsum("kd,kmd->km", dirs, v)
+        cross_a = np.abs(dirs[:, None, 0] * v[..., 1] - dirs[:, None, 1] * v[..., 0])
+        cross_b = np.abs(dirs[None, :, 0] * v[..., 1] - dirs[None, :, 1] * v[..., 0])
+        lat = np.maximum(cross_a, cross_b)
+        ok = (owner[:, None] < owner[None, :]) & (dist <= max_gap_m) & (facing >= cos_max)
+        ok &= (dist == 0) | ((ahead > 0) & (lat <= 0.6 + 0.01 * dist))
+        if not ok.any():
             return items
-        _, i, j, sa, sb = best
+        # The nearest pair; ties go to the first in (item, item, end, end) order.
+        kk, mm = np.meshgrid(np.arange(2 * n), np.arange(2 * n), indexing="ij")
+        keys = (mm % 2, kk % 2, mm // 2, kk // 2, np.where(ok, dist, np.inf))
+        k, m = divmod(int(np.lexsort([x.ravel() for x in keys])[0]), 2 * n)
+        i, j = int(owner[k]), int(owner[m])
+        sa, sb = k % 2 == 0, m % 2 == 0
         (wa, a), (wb, b) = items[i], items[j]
         ca = list(a.coords)[::-1] if sa else list(a.coords)  # ends at the joined end
         cb = list(b.coords) if sb else list(b.coords)[::-1]  # starts at the joined end
-        joined = (wa + wb, LineString(ca + cb))
-        items = [it for k, it in enumerate(items) if k not in (i, j)] + [joined]
+        joined = LineString(ca + cb)
+        keep = [k2 for k2 in range(n) if k2 not in (i, j)]
+        items = [items[k2] for k2 in keep] + [(wa + wb, joined)]
+        ends = [ends[k2] for k2 in keep] + [[_end(joined, True), _end(joined, False)]]
+    return items
 
 
 def _snap_ends(
