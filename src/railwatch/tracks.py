@@ -39,6 +39,7 @@ from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import substring
 
+from railwatch.align import nanmedian_stack
 from railwatch.site import SiteGrid
 
 __all__ = [
@@ -434,7 +435,7 @@ def rail_maps(
     if len(stack) == 1:
         body = np.nan_to_num(stack[0], nan=0.0).astype(np.float32)
     elif stack:
-        body = np.nan_to_num(np.nanmedian(np.stack(stack), axis=0), nan=0.0).astype(np.float32)
+        body = np.nan_to_num(nanmedian_stack(np.stack(stack)), nan=0.0).astype(np.float32)
     else:
         body = np.zeros(shape, np.float32)
     gsig = max(0.6, 0.35 / resolution_m)
