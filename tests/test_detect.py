@@ -163,3 +163,68 @@ def test_count_distribution_peaks_at_the_count():
     p = count_distribution(e, 0.25, VehiclePriors(lengths_m={"open": 14.0}))
     assert int(np.argmax(p)) == 2
     assert p.sum() == pytest.approx(1.0)
+
+
+def _cloud_shadow(sc, x1_m, *, factor, haze=0.0):
+    """Darken the scene west of ``x1_m`` (soft 4 m edge) as a cloud shadow, add haze."""
+    from scipy import ndimage as ndi
+
+    res = sc.grid.resolution_m
+    light = np.ones(sc.grid.shape)
+    light[:, : int(x1_m / res)] = factor
+    light = ndi.gaussian_filter(light, 4.0 / res)
+    haze_rgb = np.array([0.55, 0.6, 0.7])[:, None, None]
+    sc.data = (sc.data * light[None] * (1 - haze) + haze * haze_rgb).astype(np.float32)
+    return sc
+
+
+@pytest.mark.parametrize(("factor", "haze"), [(0.45, 0.0), (0.45, 0.15), (0.35, 0.1)])
+def test_cars_in_cloud_shadow_are_counted(factor, haze):
+    # Two trains, their first half under a cloud shadow that darkens ground, ballast and
+    # bodies alike: the count is the one of the lit scene.
+    cars = train(0, 5, [13.92] * 5) + train(
+        1, 5, [15.35] * 4, colours=["rust", "black", "blue", "green"]
+    )
+    sc, tracks, site = _yard(cars)
+    _cloud_shadow(sc, 75.0, factor=factor, haze=haze)
+    a = _analyse(sc, tracks, site)
+    assert a.quality.status == "ok"
+    assert a.railcars == 9
+    assert a.railcars_low <= 9 <= a.railcars_high
+
+
+def test_illumination_undoes_a_cloud_shadow_only():
+    from railwatch.detect import _illumination
+    from railwatch.quality import observe_tracks
+
+    sc, tracks, _ = _yard(train(0, 5, [13.92] * 5))
+    obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi)
+    # A uniformly lit scene is left (all but) alone.
+    assert all(np.abs(g - 1.0).max() < 0.02 for _, g in _illumination(obs))
+    _cloud_shadow(sc, 75.0, factor=0.45)
+    obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi)
+    for o, (_, g) in zip(obs, _illumination(obs), strict=True):
+        s = o.frame.s_m
+        assert np.median(g[:, s < 55]) > 1.6  # deep in the shadow: light undone
+        assert np.allclose(g[:, s > 100], 1.0)  # in the sun: unchanged
+
+
+def test_contrast_sides_keeps_shaded_empty_track_usual():
+    from railwatch.detect import _contrast_sides
+
+    rng = np.random.default_rng(0)
+    n = 300
+    ground = 0.5 + 0.005 * rng.standard_normal((3, n))
+    bed = 0.6 + 0.005 * rng.standard_normal((3, n))
+    halves = ([bed.copy()], [bed.copy()])
+    grounds = ([ground.copy()], [ground.copy()])
+    # Stations 200-249: a shadow over the bed and the left shoulder (its caster's side).
+    for arr in (halves[0][0], halves[1][0], grounds[1][0]):
+        arr[:, 200:250] *= 0.4
+    # Stations 250-299: a dark body, lit ground on both sides.
+    for arr in (halves[0][0], halves[1][0]):
+        arr[:, 250:] = 0.2
+    llr = _contrast_sides(halves, grounds, np.ones(n, bool))
+    assert np.median(llr[:200]) < 0
+    assert np.median(llr[200:250]) < 0  # usual contrast on the caster's side
+    assert np.median(llr[250:]) > 0

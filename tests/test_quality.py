@@ -1,3 +1,6 @@
+import numpy as np
+from scipy import ndimage as ndi
+
 from detect_fixtures import add_cloud, cut_nodata, make_grid, render, straight_line, train
 from railwatch.quality import assess
 from railwatch.site import QualityConfig
@@ -43,3 +46,17 @@ def test_no_data_at_all_is_no_coverage():
     cut_nodata(sc, keep_cols=0)
     q = assess(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, QualityConfig())
     assert q.status == "no_coverage" and q.coverage == 0.0
+
+
+def test_thin_cloud_is_cloud_not_snow():
+    # Semi-transparent cloud over the western half: bright, and the rails and cars show
+    # only faintly through it (snow keeps them sharp, see test_snow_is_not_cloud).
+    sc, tracks = _scene()
+    alpha = np.zeros(sc.grid.shape)
+    alpha[:, : sc.grid.shape[1] // 2] = 0.6
+    alpha = ndi.gaussian_filter(alpha, 4)
+    sc.data = (sc.data * (1 - alpha) + 0.9 * alpha).astype(np.float32)
+    q = assess(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, QualityConfig())
+    assert 0.3 < q.cloud < 0.6
+    assert q.snow < 0.05
+    assert q.status == "partial"

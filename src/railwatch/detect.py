@@ -1,17 +1,21 @@
 """Rail vehicles along the tracks: occupancy evidence, segmentation, type, count interval.
 
 Every track is sampled as a strip: stations every fraction of a pixel along the centre
-line, samples across it. The scene calibrates itself: the commonest colour of the track
-beds is empty track (ballast is one colour, cars come in many), and its stations give
-the empty across-track profile and the spread of everything. A station is evidence of a
-body when **no** way empty track can look explains it (:func:`station_evidence`):
+line, samples across it. The scene calibrates itself: first the light is evened out (a
+cloud shadow darkens ground and bodies alike, judged from the ground between the tracks,
+:func:`_illumination`); then the commonest colour of the track beds that keeps the usual
+contrast to the ground beside it is empty track (ballast is one colour, cars come in
+many), and its stations give the empty across-track profile and the spread of everything.
+A station is evidence of a body when **no** way empty track can look explains it
+(:func:`station_evidence`):
 
 * lit empty track: either half of the bed has the empty colour (a neighbour's shadow
   darkens one side at most; a body covers both);
 * shaded or hazy empty track: a darker copy of the empty colour, or a mix of it with the
   colour of haze and thin cloud, with the rail pattern still visible (profile correlation
   with the empty profile; a dark coal wagon is "a darker copy" by colour and only the
-  missing rails tell it apart);
+  missing rails tell it apart); a deep shadow over the bed must also cover the shoulder
+  on the side of its caster (the usual bed-to-ground contrast there);
 * the usual contrast between the bed and the ground beside it, on the lit side (a
   shadow or snow over bed and shoulder alike keeps it);
 * with an archive, the station's own empty profile over time (turnouts, crossings).
@@ -37,6 +41,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 from shapely import union_all
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
@@ -132,6 +137,26 @@ container gap)."""
 
 COARSE_GSD_M = 1.5
 """At or above this pixel size single cars are not resolved (counts from length)."""
+
+ILLUM_RADIUS_M = 15.0
+"""Radius over which the light falling on the yard is taken as one: cloud shadows are tens
+to hundreds of metres across, cars 3 m wide and 10-25 m long."""
+
+ILLUM_QUANTILE = 75.0
+"""Percentile of the shoulder brightness around a station taken as its local light:
+ground in the light, whatever share of it the shadows of cars cover."""
+
+ILLUM_SUN_QUANTILE = 85.0
+"""Percentile of the local light over the whole yard taken as full sun: the reference
+even when a cloud shadow covers most of the yard."""
+
+ILLUM_MAX_SNOW = 0.1
+"""Share of the observed track on snow above which the ground's brightness is a map of
+the snow: the light is not evened out, and a shadow need not show at a shoulder."""
+
+ILLUM_TOLERANCE = 1.1
+"""Light deficit (as a gain) taken as the ground's own variation rather than shadow; the
+correction is phased in up to twice that deficit."""
 
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
@@ -359,14 +384,19 @@ def station_evidence(
 
     Notes
     -----
-    The scene calibrates itself. Station colours (body zone, per band) are standardised
-    by their along-track noise; their modes are candidate "empty track" colours, and the
-    one whose stations share an across-track profile most like a pair of rails (the
-    physical prior) is taken as empty track. Its stations give the empty profile and the
-    spread of their correlation with it. Each station then gets
+    The scene calibrates itself. Where a cloud shadow lowers the light on the ground
+    between the tracks, the strips are brightened back (:func:`_illumination`). Station
+    colours (body zone, per band) are standardised by their along-track noise; their
+    modes are candidate "empty track" colours, and the one whose stations are common,
+    share an across-track profile most like a pair of rails and keep the usual contrast
+    to the ground beside them (the physical priors) is taken as empty track. Its
+    stations give the empty profile and the spread of their correlation with it. Each
+    station then gets
 
     * a colour term: distance to the empty colour, or to any darker copy of it (a
-      shadow), whichever is nearer, the shadow being a little less likely a priori;
+      shadow, scaling the light above the haze), whichever is nearer, the shadow being
+      a little less likely a priori and, when deep, needing the usual bed-to-ground
+      contrast on at least one side (:func:`_contrast_sides`);
     * a rail term: how much better its profile correlation fits a body (around 0.1,
       broad) than empty track (the calibrated peak).
 
@@ -388,8 +418,14 @@ def station_evidence(
     outer: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     raw: list[np.ndarray] = []
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-    for o in observations:
+    gains = _illumination(observations)
+    n_seen = sum(int(o.observed.sum()) for o in observations)
+    snowy = sum(int((o.observed & o.snow).sum()) for o in observations) > ILLUM_MAX_SNOW * max(
+        n_seen, 1
+    )
+    for o, (dark, gain) in zip(observations, gains, strict=True):
         v = np.nan_to_num(o.values, nan=0.0)
+        v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
         raw.append(v[:, body].mean(axis=1))
         v = _smooth_along(v, smooth)
         prof.append(v[gidx][:, rail].mean(axis=0))  # (k, n)
@@ -423,6 +459,14 @@ def station_evidence(
         o_r = offs[rail]
         width = max(0.12, 0.8 * step)
         analytic = _unit(np.exp(-0.5 * ((np.abs(o_r) - RAIL_OFFSET_M) / width) ** 2))
+        # Beside empty track the ground continues the bed (the usual bed-to-shoulder
+        # contrast); a body breaks it. Of the candidate colours, empty track is the one
+        # whose stations keep that contrast (unless snow on the ground changes it).
+        bed_like = (
+            np.ones(seen.shape, bool)
+            if snowy
+            else _contrast_evidence(halves, ground, seen) < Z_THRESHOLD
+        )
         modes = []
         for m in _colour_modes(std, seen, radius):
             members = seen & (np.linalg.norm(std - m[:, None], axis=0) <= radius)
@@ -431,8 +475,18 @@ def station_evidence(
             tmpl = _unit(np.median(shapes[:, members], axis=1))
             # Empty track is the commonest look of a yard: ballast is one colour, cars
             # come in many. The rail pattern only breaks near ties.
-            modes.append(
-                (float(members.mean()) * (0.5 + abs(float(tmpl @ analytic))), m, members, tmpl)
+            score = (
+                float(members.mean())
+                * (0.5 + abs(float(tmpl @ analytic)))
+                * (0.25 + float(bed_like[members].mean()))
+            )
+            modes.append((score, m, members, tmpl))
+        for mo in modes:
+            logger.debug(
+                "candidate empty colour %s: %d stations, score %.3f",
+                np.round(mo[1] * noise, 3),
+                mo[2].sum(),
+                mo[0],
             )
         if modes:
             _, m, members, tmpl = max(modes, key=lambda mo: mo[0])
@@ -447,7 +501,19 @@ def station_evidence(
         side_rail = _side_rails(allp, o_r, members, allc.shape[0])
         outer_std = [np.concatenate(h, axis=1) / noise[:, None] for h in outer]
         z = _explain_empty(
-            std, half_std, shapes, m, members, tmpl, observations, sizes, background, haze=haze
+            std,
+            half_std,
+            shapes,
+            m,
+            members,
+            tmpl,
+            observations,
+            sizes,
+            background,
+            haze=haze,
+            dark=gains[0][0] / noise if gains else None,
+            # Snow on the shoulders changes their contrast to the bed, shadow or not.
+            shaded_side=None if snowy else _contrast_sides(halves, ground, seen),
         )
         z = np.minimum(z, _explain_edge(std, half_std, outer_std, m, members, side_rail))
         # A body must be unexplained both by the colour of empty track and by the usual
@@ -471,6 +537,85 @@ def station_evidence(
             StationEvidence(z[i0 : i0 + n], seen[i0 : i0 + n], c, shapes[:, i0 : i0 + n], cut)
         )
         i0 += n
+    return out
+
+
+def _illumination(
+    observations: Sequence[TrackObservation],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per track, the dark offset (b,) and per-station gain (b, n) that undo cloud shadow.
+
+    A cloud shadow scales the light on ground, ballast and bodies alike over tens of
+    metres; haze adds a constant. The local light at a station is the
+    :data:`ILLUM_QUANTILE` percentile, over the stations of every track within
+    :data:`ILLUM_RADIUS_M`, of the brighter shoulder (ground between the tracks: no body
+    reaches it, a body's own shadow falls on the other side). The constant is the
+    darkest percent of the scene's strips (dark-object subtraction). Where the light is
+    below full sun (:data:`ILLUM_SUN_QUANTILE` over all stations), values become
+    ``dark + (v - dark) x gain``: a body in cloud shadow is judged against empty track
+    in the same light as the rest of the yard. A uniformly lit scene is unchanged, and
+    so is a scene with snow on more than :data:`ILLUM_MAX_SNOW` of its tracks (snow
+    brightens the ground, not the light: a cloud shadow over snow is not undone).
+    """
+    nb = observations[0].values.shape[0]
+    step = observations[0].frame.step_m
+    every = max(1, int(round(2.0 / step)))
+    pts, lvl, owner, samples = [], [], [], []
+    for k, o in enumerate(observations):
+        offs = o.frame.offsets_m
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sides = [
+                np.nanmean(o.values[:, sel], axis=1)
+                for sel in (
+                    (offs >= SHOULDER_M[0]) & (offs <= SHOULDER_M[1]),
+                    (offs <= -SHOULDER_M[0]) & (offs >= -SHOULDER_M[1]),
+                )
+            ]
+        sm = np.where(sides[0].sum(axis=0) >= sides[1].sum(axis=0), sides[0], sides[1])
+        ok = o.observed & np.isfinite(sm).all(axis=0)
+        idx = np.flatnonzero(ok)[::every]
+        pts.append(np.column_stack([o.frame.x[idx], o.frame.y[idx]]))
+        lvl.append(sm[:, idx])
+        owner.append(np.column_stack([np.full(idx.size, k), idx]))
+        if idx.size:
+            samples.append(o.values[:, :, idx].reshape(nb, -1))
+    unit = [(np.zeros(nb), np.ones((nb, o.values.shape[2]))) for o in observations]
+    p = np.concatenate(pts)
+    seen = sum(int(o.observed.sum()) for o in observations)
+    snowy = sum(int((o.observed & o.snow).sum()) for o in observations)
+    # With snow about, the ground's brightness maps the snow, not the light.
+    if p.shape[0] < 20 or snowy > ILLUM_MAX_SNOW * max(seen, 1):
+        return unit
+    ref = np.concatenate(lvl, axis=1)  # (b, R)
+    own = np.concatenate(owner)
+    allv = np.concatenate(samples, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dark = np.nanpercentile(allv, 1.0, axis=1)
+    tree = cKDTree(p)
+    nbrs = tree.query_ball_point(p, ILLUM_RADIUS_M)
+    light = np.stack([np.percentile(ref[:, nb_i], ILLUM_QUANTILE, axis=1) for nb_i in nbrs], 1)
+    typical = np.percentile(light, ILLUM_SUN_QUANTILE, axis=1)
+    dark = np.minimum(dark, 0.5 * typical)
+    span = typical - dark
+    out = []
+    for k, o in enumerate(observations):
+        sel = own[:, 0] == k
+        n = o.values.shape[2]
+        if not sel.any():
+            out.append((dark, np.ones((nb, n))))
+            continue
+        s_ref = o.frame.s_m[own[sel, 1]]
+        lk = np.stack([np.interp(o.frame.s_m, s_ref, light[b, sel]) for b in range(nb)])
+        # Only less light than usual is undone: a cloud shadow scales everything, while
+        # more light is snow on the ground or thin cloud adding its own (not a scale).
+        gain = span[:, None] / np.clip(lk - dark[:, None], 0.25 * span[:, None], span[:, None])
+        # Ground varies a little on its own (dirt, weeds, the shadows of the cars): a
+        # deficit within that is left alone, a larger one undone in full.
+        excess = gain - 1.0
+        gain = 1.0 + excess * np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
+        out.append((dark, gain))
     return out
 
 
@@ -569,6 +714,33 @@ def _contrast_evidence(
     return Z_THRESHOLD + np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
 
 
+def _contrast_sides(
+    halves: Sequence[list[np.ndarray]], ground: Sequence[list[np.ndarray]], seen: np.ndarray
+) -> np.ndarray:
+    """Log-ratio of "unusual" to "usual" bed-to-shoulder contrast on the better side.
+
+    Per side, the log ratio (per band) of the bed half to the shoulder beyond it, judged
+    against the scene's usual contrast (the densest mode near zero of both sides'
+    ratios, as in :func:`_contrast_evidence`); the side closer to usual counts. Empty
+    track in a shadow keeps the usual contrast on the side of the shadow's caster.
+    """
+    q = [_log_ratio(halves[i], ground[i]) for i in (0, 1)]
+    nb = q[0].shape[0]
+    pts = np.concatenate([q[0][:, seen], q[1][:, seen]], axis=1)
+    radius = 0.08 * math.sqrt(nb)
+    good = []
+    for m in _colour_modes(pts, np.ones(pts.shape[1], bool), radius):
+        members = np.linalg.norm(pts - m[:, None], axis=0) <= radius
+        if members.sum() >= 0.05 * pts.shape[1]:
+            good.append((float(np.linalg.norm(m)), m, members))
+    if not good:
+        return np.zeros(seen.shape)
+    _, m, members = min(good, key=lambda t: t[0])
+    spread = np.maximum(0.02, 1.4826 * np.median(np.abs(pts[:, members] - m[:, None]), axis=1))
+    d = np.min([np.linalg.norm((qi - m[:, None]) / spread[:, None], axis=0) for qi in q], axis=0)
+    return np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+
+
 def _explain_empty(
     std: np.ndarray,
     half_std: Sequence[np.ndarray],
@@ -581,6 +753,8 @@ def _explain_empty(
     background: Background | None,
     *,
     haze: np.ndarray | None = None,
+    dark: np.ndarray | None = None,
+    shaded_side: np.ndarray | None = None,
 ) -> np.ndarray:
     """Body evidence (``Z_THRESHOLD`` + log-likelihood ratio) against one empty mode.
 
@@ -607,11 +781,20 @@ def _explain_empty(
     lit = np.clip(d_half**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
     # Empty track in shadow: a darker copy of the empty colour (k x, k 0.25-1) and the
     # rail pattern still there; a little less likely a priori.
-    k = np.clip((m @ std) / (float(m @ m) + 1e-9), 0.25, 1.0)
-    d_sh = np.linalg.norm(std - k[None] * m[:, None], axis=0)
+    # A shadow scales the light from the ground, not the haze in front of it.
+    d0 = np.zeros_like(m) if dark is None else np.minimum(dark / spread, 0.9 * m)
+    md = m - d0
+    k = np.clip((md @ (std - d0[:, None])) / (float(md @ md) + 1e-9), 0.2, 1.0)
+    d_sh = np.linalg.norm(std - d0[:, None] - k[None] * md[:, None], axis=0)
     # The rail term is not capped low: a dark, neutral body (coal, black tanks) is
     # "a darker copy of ballast" by colour and only the missing rails tell it apart.
     shade = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
+    if shaded_side is not None:
+        # A shadow over the whole bed reaches the shoulder on the side of what casts it:
+        # there bed and ground keep their usual contrast. A bed only a little darker
+        # than usual is ballast, not shadow, and needs no caster.
+        deep = np.clip((0.85 - k) / 0.2, 0.0, 1.0)
+        shade = shade + deep * np.maximum(shaded_side, 0.0)
     best = np.minimum(lit, shade)
     if haze is not None:
         # Thin cloud adds light: the colour moves from the empty colour towards haze.

@@ -8,8 +8,9 @@ per ``step`` along each centre line):
 * cloud: the strip is bright and has lost its texture. Every track carries texture in clear
   air: two rails on ballast, or a car body with edges and a dark shadow beside it. Cloud and
   heavy haze flatten that texture, snow does not (rails and cars stay visible on snow), so
-  the test is *bright and flat over at least ~10 m of track*, and with a background model
-  *texture far below what this station shows in clear scenes*;
+  the test is *bright and flat over at least ~10 m of track* (flat: in absolute terms, or
+  for thin cloud over a very bright strip relative to its brightness), and with a
+  background model *texture far below what this station shows in clear scenes*;
 * snow: bright but textured.
 
 ``coverage`` is the observed share of the track length inside the AOI; ``cloud`` is the
@@ -57,6 +58,14 @@ BRIGHT = 0.45
 
 CLOUD_EDGE_M = 12.0
 """Track length either side of a detected cloud also treated as cloud (soft edges)."""
+
+THIN_CLOUD_BRIGHT = 0.6
+"""Mean reflectance above which a strip must show its rails (see THIN_CLOUD_TEXTURE)."""
+
+THIN_CLOUD_TEXTURE = 0.04
+"""Across-track texture, as a share of the brightness, below which a bright strip is thin
+cloud: in clear air dark rails and cars on bright ground (snow, pale ballast) give
+0.07 or more; thin cloud adds light without texture."""
 
 HAZE_RATIO = 0.3
 """With a background model: texture below this share of the clear-scene texture is haze."""
@@ -215,6 +224,7 @@ def observe_tracks(
         tex_s = ndi.median_filter(texture, size=k, mode="nearest")
         bri_s = ndi.median_filter(bright, size=k, mode="nearest")
         flat = tex_s < FLAT_TEXTURE
+        flat |= (tex_s < THIN_CLOUD_TEXTURE * bri_s) & (bri_s > THIN_CLOUD_BRIGHT)
         ref_tex = None if background is None else background.texture_for(track.track_id, frame)
         if ref_tex is not None:
             flat |= tex_s < HAZE_RATIO * ref_tex
