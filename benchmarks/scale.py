@@ -14,7 +14,8 @@ Prints one table:
 * (a) adding one acquisition to a 100-acquisition archive (state present) versus
   processing one acquisition alone in a fresh directory (small; target <= 2x);
 * (b) ``--workers 2`` versus ``--workers 1`` on 24 acquisitions (target >= 1.6x on 2
-  cores), on both archives;
+  cores), on both archives, and what two processes gain on this machine for plain numpy
+  work (sorting and FFTs of a yard-sized image): the ceiling for a numpy pipeline;
 * (c) per-acquisition cost of the whole pipeline versus bare rasterio reads of the same
   AOI windows (target <= 3x), and the same without quicklooks and report, on both.
 
@@ -77,6 +78,25 @@ def _timed(fn) -> float:
 
 def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _numpy_task(_: int) -> None:
+    """Sorting and FFTs of a yard-sized image: the kind of work the pipeline does."""
+    a = np.random.default_rng(0).random((600, 1200)).astype(np.float32)
+    for _ in range(30):
+        np.sort(a, axis=0)
+        np.fft.rfft2(a)
+
+
+def _ceiling() -> tuple[float, float]:
+    """Two such tasks one after the other vs on two processes: what 2 cores can give."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    t_serial = min(_timed(lambda: [_numpy_task(0), _numpy_task(1)]) for _ in range(2))
+    with ProcessPoolExecutor(2) as ex:
+        list(ex.map(_numpy_task, [0, 1]))  # start the workers
+        t_par = min(_timed(lambda: list(ex.map(_numpy_task, [0, 1]))) for _ in range(2))
+    return t_serial, t_par
 
 
 def _simulated_yard(folder: Path) -> Path:
@@ -161,6 +181,12 @@ def main() -> None:
         rows.append(("(b) small: --workers 1, 24 acquisitions", t_w1, "--workers 2", t_w2,
                      t_w1 / t_w2, ">= 1.6 (speed-up)"))  # fmt: skip
         loads.append(_load())
+
+        # What two processes can gain on this machine for numpy work (memory bandwidth
+        # and shared caches keep it below 2).
+        t_s, t_p = _ceiling()
+        rows.append(("    ceiling: 2 numpy tasks, 1 process", t_s, "2 processes", t_p,
+                     t_s / t_p, ""))  # fmt: skip
 
         # (c) on the small archive: pipeline per acquisition vs bare reads of the AOI
         # windows, and without quicklooks and report.

@@ -465,7 +465,7 @@ class Executor:
             # A few chunks per worker: the shared stack products are pickled once per
             # chunk rather than once per acquisition, and each worker process imports
             # and warms up once.
-            n_chunks = min(len(args), 3 * self.workers)
+            n_chunks = min(len(args), 8 * self.workers)
             chunks = [list(range(k, len(args), n_chunks)) for k in range(n_chunks)]
             futures = {
                 self._pool.submit(_run_chunk, func, [args[i] for i in idx], shared): idx
