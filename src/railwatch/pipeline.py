@@ -244,9 +244,11 @@ def _stack_read_task(
     return got, align_mod.edge_spectrum(got.gray(), got.valid, max_shift_px=_max_shift_px(grid))
 
 
-def _shifted_gray_task(scene: Scene, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """The scene's gray image and valid mask moved onto the site (reference, extraction)."""
-    return align_mod.apply_shift(scene.gray(), scene.valid, shift)
+def _shifted_gray_task(
+    gray: np.ndarray, valid: np.ndarray, shift: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A scene's gray image and valid mask moved onto the site (reference, extraction)."""
+    return align_mod.apply_shift(gray, valid, shift)
 
 
 def _background_task(
@@ -545,7 +547,11 @@ def build_stack(
         spectra, (grid.height, grid.width), max_shift_px=_max_shift_px(grid)
     )
     del spectra
-    moved = executor.map(_shifted_gray_task, list(zip(ordered, shifts, strict=True)))
+    # Only the gray image travels to the workers, not the bands.
+    moved = executor.map(
+        _shifted_gray_task,
+        [(sc.gray(), sc.valid, sh) for sc, sh in zip(ordered, shifts, strict=True)],
+    )
     ref = align_mod.build_reference([g for g, _ in moved], [v for _, v in moved])
     ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
     site_lines = tracks_in_grid(site, grid)
