@@ -69,7 +69,6 @@ __all__ = [
     "SiteRun",
     "process_acquisition",
     "build_stack",
-    "align_scenes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -165,22 +164,6 @@ class RunResult:
 # ----------------------------------------------------------------------------- alignment
 
 
-def _shift_scene(scene: Scene, shift: tuple[float, float]) -> Scene:
-    if shift == (0.0, 0.0):
-        return scene
-    data, valid = align_mod.apply_shift(scene.data, scene.valid, shift)
-    return Scene(
-        datetime=scene.datetime,
-        data=data,
-        valid=valid,
-        grid=scene.grid,
-        bands=scene.bands,
-        sources=scene.sources,
-        crs=scene.crs,
-        gsd_m=scene.gsd_m,
-    )
-
-
 def _offset_m(shift: tuple[float, float], grid: SiteGrid) -> tuple[float, float]:
     """(east, north) metres that :func:`align.apply_shift` with ``shift`` moves content."""
     t = grid.transform
@@ -201,22 +184,6 @@ def _moved(analysis: SceneAnalysis, off: tuple[float, float]) -> SceneAnalysis:
 
 def _max_shift_px(grid: SiteGrid) -> int:
     return int(math.ceil(MAX_SHIFT_M / grid.resolution_m))
-
-
-def align_scenes(
-    scenes: Sequence[Scene],
-) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
-    """Co-register a stack: shifts (dy, dx) in pixels, the reference and its valid mask.
-
-    The reference is rebuilt once from the aligned stack, so the blur of the first
-    round's misregistration does not bias the result, and the median shift is removed
-    so an unbiased set of georeferencing errors stays centred on the site coordinates.
-    """
-    return align_mod.align_stack(
-        [s.gray() for s in scenes],
-        [s.valid for s in scenes],
-        max_shift_px=_max_shift_px(scenes[0].grid),
-    )
 
 
 # ----------------------------------------------------------------------------- tasks
