@@ -546,7 +546,7 @@ def _score_acquisition(
         scope = "counts"
     elif status == "partial":
         logger.warning("%s is partial but its observed area is unknown: recall understated", date)
-    if truth_counts is None and scope != "observed":
+    if truth_counts is None:
         truth_n = len(truth)
     row["truth"] = truth_n
     if status not in SCORED_STATUSES:

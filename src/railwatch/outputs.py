@@ -148,9 +148,14 @@ def format_table(df: Any) -> Any:
     return out
 
 
+def csv_text(df: Any) -> str:
+    """A pandas DataFrame as the CSV text railwatch writes (see :func:`format_table`)."""
+    return format_table(df).to_csv(index=False, lineterminator="\n")
+
+
 def write_csv(target: str | Path, df: Any) -> Path:
-    """Atomically write a pandas DataFrame as CSV without its index (see :func:`format_table`)."""
-    return write_text(target, format_table(df).to_csv(index=False, lineterminator="\n"))
+    """Atomically write a pandas DataFrame as CSV without its index (:func:`csv_text`)."""
+    return write_text(target, csv_text(df))
 
 
 def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:

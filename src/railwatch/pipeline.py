@@ -1068,7 +1068,7 @@ def _write_outputs(
     counts = timeseries.counts_table([o.to_record() for o in outcomes], site.baseline)
     weekly = timeseries.weekly_table(counts, site.baseline)
     used = [f for o in outcomes for f in o.acquisition.files]
-    counts_csv = outputs.format_table(counts).to_csv(index=False, lineterminator="\n")
+    counts_csv = outputs.csv_text(counts)
     site_dict = site.to_dict()
     figure = None
     if report:

@@ -114,14 +114,12 @@ def _events_from_list(items: Iterable[Mapping[str, Any]] | None) -> tuple[Event,
     return tuple(sorted(out, key=lambda e: (e.date, e.label)))
 
 
-def read_report_inputs(out_dir: str | Path, *, quicklooks: bool = True) -> ReportInputs:
+def read_report_inputs(out_dir: str | Path) -> ReportInputs:
     """Read a results directory written by ``railwatch count``.
 
     Parameters
     ----------
     out_dir : str or Path
-    quicklooks : bool
-        Also read the quicklook PNGs (not needed for the figures).
 
     Returns
     -------
@@ -173,7 +171,7 @@ def read_report_inputs(out_dir: str | Path, *, quicklooks: bool = True) -> Repor
     qdir = d / "quicklooks"
     looks = (
         tuple((p.name, p.read_bytes()) for p in sorted(qdir.glob("*.png")) if p.is_file())
-        if quicklooks and qdir.is_dir()
+        if qdir.is_dir()
         else ()
     )
     name = str(site.get("name") or d.resolve().name)
@@ -732,27 +730,6 @@ def render_figures(
     return png, svg
 
 
-def write_figures(out_dir: str | Path) -> bytes:
-    """Redraw ``timeseries.png`` / ``timeseries.svg`` from a results directory.
-
-    Parameters
-    ----------
-    out_dir : str or Path
-        A results directory written by ``railwatch count``.
-
-    Returns
-    -------
-    bytes
-        The PNG written.
-    """
-    d = Path(out_dir)
-    res = read_report_inputs(d, quicklooks=False)
-    png, svg = render_figures(res.counts, res.run.get("site") or {}, res.site_name)
-    write_bytes(d / "timeseries.png", png)
-    write_bytes(d / "timeseries.svg", svg)
-    return png
-
-
 def build_report(
     out_dir: str | Path,
     *,
@@ -784,13 +761,12 @@ def build_report(
         When a file cannot be written (previous files stay intact).
     """
     d = Path(out_dir)
-    if figures is None:
-        figure_png = write_figures(d)
-    else:
-        figure_png = figures[0]
-        write_bytes(d / "timeseries.png", figures[0])
-        write_bytes(d / "timeseries.svg", figures[1])
     res = read_report_inputs(d)
+    if figures is None:
+        figures = render_figures(res.counts, res.run.get("site") or {}, res.site_name)
+    figure_png, figure_svg = figures
+    write_bytes(d / "timeseries.png", figure_png)
+    write_bytes(d / "timeseries.svg", figure_svg)
     b = baseline_value(res.baseline_cfg, res.counts)
     html_text = render_html(res, figure_png, baseline=b, thumbnails=thumbnails)
     target = write_text(d / "report.html", html_text)
