@@ -341,10 +341,10 @@ def _colour_modes(col: np.ndarray, seen: np.ndarray, radius: float) -> list[np.n
     """Modes of the station colours (standardised units) by mean shift from a few seeds."""
     idx = np.flatnonzero(seen)
     pts = col[:, idx]
-    bright = pts.sum(axis=0)
+    order = np.argsort(pts.sum(axis=0))
     modes: list[np.ndarray] = []
     for q in (0.1, 0.3, 0.5, 0.7, 0.9):
-        c = pts[:, int(np.argsort(bright)[int(q * (len(bright) - 1))])]
+        c = pts[:, int(order[int(q * (len(order) - 1))])]
         for _ in range(15):
             near = np.linalg.norm(pts - c[:, None], axis=0) <= radius
             if not near.any():
@@ -462,11 +462,8 @@ def station_evidence(
         # Beside empty track the ground continues the bed (the usual bed-to-shoulder
         # contrast); a body breaks it. Of the candidate colours, empty track is the one
         # whose stations keep that contrast (unless snow on the ground changes it).
-        bed_like = (
-            np.ones(seen.shape, bool)
-            if snowy
-            else _contrast_evidence(halves, ground, seen) < Z_THRESHOLD
-        )
+        bed_contrast = _contrast_evidence(halves, ground, seen)
+        bed_like = np.ones(seen.shape, bool) if snowy else bed_contrast < Z_THRESHOLD
         modes = []
         for m in _colour_modes(std, seen, radius):
             members = seen & (np.linalg.norm(std - m[:, None], axis=0) <= radius)
@@ -521,7 +518,7 @@ def station_evidence(
         g_sum = [np.concatenate(g, axis=1).sum(axis=0) for g in ground]
         shade_side = np.where(g_sum[0] >= g_sum[1], 1, 0)  # the other side is lit
         contrast = np.minimum(
-            _contrast_evidence(halves, ground, seen),
+            bed_contrast,
             _contrast_evidence(outer, ground, seen)
             + np.where(shade_side == 1, side_rail[1], side_rail[0]),
         )
@@ -594,8 +591,7 @@ def _illumination(
         warnings.simplefilter("ignore", RuntimeWarning)
         dark = np.nanpercentile(allv, 1.0, axis=1)
     tree = cKDTree(p)
-    nbrs = tree.query_ball_point(p, ILLUM_RADIUS_M)
-    light = np.stack([np.percentile(ref[:, nb_i], ILLUM_QUANTILE, axis=1) for nb_i in nbrs], 1)
+    light = _group_percentile(ref, tree.query_ball_point(p, ILLUM_RADIUS_M), ILLUM_QUANTILE)
     typical = np.percentile(light, ILLUM_SUN_QUANTILE, axis=1)
     dark = np.minimum(dark, 0.5 * typical)
     span = typical - dark
@@ -616,6 +612,40 @@ def _illumination(
         excess = gain - 1.0
         gain = 1.0 + excess * np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
         out.append((dark, gain))
+    return out
+
+
+def _group_percentile(
+    values: np.ndarray, groups: Sequence[Sequence[int]], q: float, chunk: int = 2048
+) -> np.ndarray:
+    """Per group of columns of ``values`` (b, R), the ``q``-th percentile over its columns.
+
+    The same numbers as ``np.percentile(values[:, g], q, axis=1)`` for every group ``g``
+    (linear interpolation, NumPy's rounding), computed at once on a padded, sorted block
+    instead of one call per group (one per station, thousands per scene). Groups must
+    be non-empty; ``values`` finite.
+    """
+    counts = np.fromiter((len(g) for g in groups), np.intp, len(groups))
+    out = np.empty((values.shape[0], len(groups)), dtype=values.dtype)
+    frac = np.float64(q) / 100.0
+    for g0 in range(0, len(groups), chunk):
+        part, n = groups[g0 : g0 + chunk], counts[g0 : g0 + chunk]
+        width = int(n.max())
+        idx = np.zeros((len(part), width), np.intp)
+        for i, g in enumerate(part):
+            idx[i, : len(g)] = g
+        v = values[:, idx]
+        v[:, np.arange(width)[None, :] >= n[:, None]] = np.inf  # padding sorts last
+        v.sort(axis=2)
+        virtual = (n - 1) * frac
+        lo = np.floor(virtual).astype(np.intp)
+        hi = np.minimum(lo + 1, n - 1)
+        gamma = (virtual - lo).astype(values.dtype)
+        rows = np.arange(len(part))
+        a, b = v[:, rows, lo], v[:, rows, hi]
+        d = b - a
+        # NumPy's lerp: from the nearer end, so the result never overshoots.
+        out[:, g0 : g0 + len(part)] = np.where(gamma >= 0.5, b - d * (1 - gamma), a + d * gamma)
     return out
 
 
