@@ -126,19 +126,21 @@ def stretch(
     >>> float(out.min()), float(out.max())
     (0.0, 1.0)
     """
-    arr = np.asarray(rgb, dtype=float)
+    # Single precision: a display stretch needs no more, and a yard image is millions of
+    # values (half the memory traffic of doubles).
+    arr = np.asarray(rgb, dtype=np.float32)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) array, got shape {arr.shape}")
     finite = np.isfinite(arr).all(axis=2)
-    out = np.zeros_like(arr)
     if not finite.any():
-        return out
-    vals = arr[finite]
+        return np.zeros(arr.shape, np.float32)
     pick = finite & within if within is not None else finite
-    lo, hi = np.percentile(arr[pick] if pick.any() else vals, percentiles)
+    lo, hi = np.percentile(arr[pick if pick.any() else finite], percentiles)
     if not hi > lo:
         hi = lo + 1e-6
-    out[finite] = np.clip((vals - lo) / (hi - lo), 0.0, 1.0)
+    out = (arr - np.float32(lo)) / np.float32(hi - lo)
+    np.clip(out, 0.0, 1.0, out=out)
+    out[~finite] = 0.0
     return out
 
 
