@@ -8,6 +8,9 @@ bundled sample, seed 2024), runs ``railwatch count`` on each and scores the resu
   digitised tracks would);
 * ``extracted``: no tracks in the site file, centre lines found in the imagery;
 * ``1.0 m``: every acquisition at 1.0 m (surveyed tracks);
+* ``catenary``: the first held-out archive again, as an electrified yard (overhead-line
+  portals and their shadows across the tracks; surveyed tracks): compare with its
+  ``surveyed`` row;
 * ``single``: one acquisition alone, ``--aoi`` only, no history, no tracks.
 
 Run from the repository root::
@@ -117,6 +120,17 @@ def run(seeds: list[int], quick: bool) -> pd.DataFrame:
             row["seconds"] = round(time.perf_counter() - t0, 1)
             rows.append(row)
             print(row, file=sys.stderr, flush=True)
+        seed = seeds[0]
+        sim = tmp / f"sim{seed}_catenary"
+        simulate_yard(sim, rng=np.random.default_rng(seed), catenary_portals=True)
+        truth = sim / "truth"
+        out = tmp / f"out{seed}_catenary"
+        t0 = time.perf_counter()
+        count([sim], out_dir=out, site=_site_file(tmp, truth / "tracks.geojson"))
+        row = {"setting": "catenary", "seed": seed, **_score(out, truth)}
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        print(row, file=sys.stderr, flush=True)
         # One acquisition alone: the busiest observable one of a held-out archive.
         seed = seeds[0] + 4
         sim = tmp / f"sim{seed}"

@@ -75,3 +75,20 @@ def test_simulate_rejects_bad_site(tmp_path):
         cli, ["simulate", str(tmp_path / "o"), "--site", str(tmp_path / "nope.yaml")]
     )
     assert missing.exit_code == 2
+
+
+def test_simulate_catenary_flag_changes_images_not_truth(tmp_path):
+    runner = CliRunner()
+    site = tmp_path / "tiny.yaml"
+    write_site(site, 260.0, 24.0)
+    args = ["--dates", "1", "--gsd", "1.0", "--seed", "9", "--site", str(site)]
+    r1 = runner.invoke(cli, ["simulate", str(tmp_path / "a"), *args])
+    r2 = runner.invoke(cli, ["simulate", str(tmp_path / "b"), *args, "--catenary"])
+    assert r1.exit_code == 0 and r2.exit_code == 0, r2.output
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (a / "truth" / "cars.geojson").read_bytes() == (
+        b / "truth" / "cars.geojson"
+    ).read_bytes()
+    tif = sorted(a.glob("*.tif"))[0]
+    with rasterio.open(tif) as sa, rasterio.open(b / tif.name) as sb:
+        assert not np.array_equal(sa.read(), sb.read())

@@ -349,3 +349,32 @@ def test_aoi_too_small_is_a_config_error():
 
     with pytest.raises(SiteConfigError, match="aoi"):
         yard_layout(small_aoi(30.0, 8.0))
+
+
+def test_catenary_portals_add_masts_and_shadows_but_change_no_truth(tmp_path):
+    from railwatch.simulate import catenary
+
+    kw = dict(dates=2, aoi=small_aoi(260.0, 32.0), margin_m=5.0)
+    plain = simulate_yard(tmp_path / "plain", rng=np.random.default_rng(4), **kw)
+    wired = simulate_yard(
+        tmp_path / "wired", rng=np.random.default_rng(4), catenary_portals=True, **kw
+    )
+    portals = catenary(wired.layout)
+    masts = [g for g, _, elevated in portals if not elevated]
+    beams = [g for g, _, elevated in portals if elevated]
+    assert len(beams) >= 2 and len(masts) == 2 * len(beams)
+    # Beams span every main track; masts stand clear of the vehicles.
+    main = [t for t in wired.layout.tracks if t.kind in ("yard", "through")]
+    assert all(b.intersects(t.line) for b in beams for t in main)
+    assert min(m.distance(t.line) for m in masts for t in main) > 2.0
+    for name in ("cars.geojson", "counts.csv", "tracks.geojson"):
+        assert (plain.truth_dir / name).read_bytes() == (wired.truth_dir / name).read_bytes()
+    for acq in plain.acquisitions:
+        for name in acq.files:
+            with rasterio.open(plain.out_dir / name) as a, rasterio.open(wired.out_dir / name) as b:
+                x, y = a.read(1).astype(float), b.read(1).astype(float)
+            changed = np.abs(x - y) > 0.02 * x.max()
+            # Thin structures and their shadows, not a repaint; mostly darker (the steel
+            # is lighter than rails and black cars; JPEG ringing goes both ways).
+            assert 0.001 < changed.mean() < 0.1
+            assert (y < x)[changed].mean() > 0.7

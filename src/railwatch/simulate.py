@@ -54,6 +54,7 @@ __all__ = [
     "AcquisitionTruth",
     "SimulationResult",
     "builtin_aoi",
+    "catenary",
     "yard_layout",
     "sun_position",
     "traffic_level",
@@ -112,6 +113,11 @@ _SEASON_GROUND = {
 _GRAVEL = [0.24, 0.22, 0.19, 0.26]
 _BALLAST = [0.37, 0.36, 0.34, 0.36]
 _RAIL = [0.12, 0.11, 0.10, 0.12]
+_STEEL = [0.21, 0.21, 0.22, 0.23]
+PORTAL_SPACING_M = 60.0
+"""Along-track distance between catenary portals (two masts and a beam across the tracks)."""
+MAST_HEIGHT_M = 10.0
+BEAM_HEIGHT_M = 9.0
 _ASPHALT = [0.14, 0.14, 0.15, 0.16]
 _ROOFS = [
     [0.46, 0.47, 0.49, 0.44],
@@ -1237,6 +1243,49 @@ def _shadow_polygons(
     return out
 
 
+def catenary(layout: YardLayout) -> list[tuple[Polygon, float, bool]]:
+    """Overhead-line portals over the main tracks: (footprint, height m, elevated).
+
+    Every :data:`PORTAL_SPACING_M` along the stretch where all yard tracks run, a mast
+    (0.5 m square) stands 2.9 m outside each outer track and a 0.5 m beam spans between
+    their tops. Masts stand on the ground (their shadow starts at the foot); a beam is
+    elevated (its shadow is its footprint moved away from the sun).
+    """
+    main = [t for t in layout.tracks if t.kind in ("yard", "through") and t.stand is not None]
+    if len(main) < 2:
+        return []
+    vs = [_across(layout, t.line) for t in main]
+    spans = [sorted(_along(layout, Point(t.stand.coords[i])) for i in (0, -1)) for t in main]
+    u0, u1 = max(a for a, _ in spans), min(b for _, b in spans)
+    v0, v1 = min(vs) - 2.9, max(vs) + 2.9
+
+    def rect(ua: float, ub: float, va: float, vb: float) -> Polygon:
+        return Polygon([layout.to_yard(u, v) for u, v in ((ua, va), (ub, va), (ub, vb), (ua, vb))])
+
+    out: list[tuple[Polygon, float, bool]] = []
+    for u in np.arange(u0 + 15.0, u1 - 15.0 + 1e-9, PORTAL_SPACING_M):
+        u = float(u)
+        for v in (v0, v1):
+            out.append((rect(u - 0.25, u + 0.25, v - 0.25, v + 0.25), MAST_HEIGHT_M, False))
+        out.append((rect(u - 0.25, u + 0.25, v0, v1), BEAM_HEIGHT_M, True))
+    return out
+
+
+def _overhead_shadows(
+    items: list[tuple[Polygon, float, bool]], sun: tuple[float, float]
+) -> list[BaseGeometry]:
+    az, el = sun
+    tan_el = math.tan(math.radians(max(el, 5.0)))
+    dx, dy = -math.sin(math.radians(az)), -math.cos(math.radians(az))
+    out: list[BaseGeometry] = []
+    for poly, height, elevated in items:
+        d = height / tan_el
+        moved = affinity.translate(poly, dx * d, dy * d)
+        out.append(moved if elevated else MultiPoint(
+            list(poly.exterior.coords) + list(moved.exterior.coords)).convex_hull)  # fmt: skip
+    return out
+
+
 def _sun_frame(v: Vehicle, sun: tuple[float, float]) -> tuple[float, float, float]:
     """Sun direction in the vehicle frame: (along, across) horizontal parts and elevation."""
     az, el = sun
@@ -1679,6 +1728,7 @@ def simulate_yard(
     aoi: BaseGeometry | None = None,
     margin_m: float = 30.0,
     max_tracks: int = _BUILTIN_TRACKS,
+    catenary_portals: bool = False,
 ) -> SimulationResult:
     """Render a synthetic yard over time as GeoTIFFs, with exact truth.
 
@@ -1700,6 +1750,10 @@ def simulate_yard(
         Rendered ground around the AOI's bounding box.
     max_tracks : int
         Most parallel tracks.
+    catenary_portals : bool
+        Electrified yard: overhead-line portals (:func:`catenary`) drawn over everything,
+        with their thin shadows across tracks and vehicles. Uses no randomness, so the
+        same seed gives the same yard, vehicles and truth with or without them.
 
     Returns
     -------
@@ -1737,6 +1791,7 @@ def simulate_yard(
     static = _static_ground(layout, canvas, rng)
     plans = plan_acquisitions(rng, dates=dates, gsd_m=gsd_m, capacity=layout.capacity)
     track_pts = _track_points(layout)
+    overhead = catenary(layout) if catenary_portals else []
     lon_c, lat_c = YARD_CENTRE_LONLAT if aoi is None else (aoi_wgs.centroid.x, aoi_wgs.centroid.y)
     logger.info(
         "simulating %d acquisitions of a %d-track yard",
@@ -1748,8 +1803,9 @@ def simulate_yard(
     car_features: list[dict[str, Any]] = []
     for k, plan in enumerate(plans):
         truth, feats = _one_acquisition(
-            k, plan, layout, canvas, static, prod_bounds, track_pts, (lon_c, lat_c), out, rng
-        )
+            k, plan, layout, canvas, static, prod_bounds, track_pts, (lon_c, lat_c), out, rng,
+            overhead=overhead,
+        )  # fmt: skip
         truths.append(truth)
         car_features.extend(feats)
     truth_dir = out / "truth"
@@ -1770,6 +1826,8 @@ def _one_acquisition(
     lonlat: tuple[float, float],
     out: Path,
     rng: np.random.Generator,
+    *,
+    overhead: list[tuple[Polygon, float, bool]] | None = None,
 ) -> tuple[AcquisitionTruth, list[dict[str, Any]]]:
     utm = layout.crs
     sun = sun_position(plan.when, *lonlat)
@@ -1782,6 +1840,15 @@ def _one_acquisition(
     scene = np.where(shadows[None], scene * tint[:, None, None], scene)
     for v in vehicles:
         _render_vehicle(scene, v, canvas, sun, static.fine)
+    if overhead:
+        # Above everything: the portals' shadows fall on ground and vehicles alike, but
+        # do not darken what a vehicle's own shadow already hides from the sun.
+        shade = canvas.rasterize(_overhead_shadows(overhead, sun))
+        bodies = canvas.rasterize([v.polygon for v in vehicles])
+        shade &= bodies | ~shadows
+        scene = np.where(shade[None], scene * tint[:, None, None], scene)
+        steel = canvas.rasterize([g for g, _, _ in overhead])
+        scene = np.where(steel[None], np.array(_STEEL, np.float32)[:, None, None], scene)
     cloud_at = None
     if plan.cloud != "clear":
         cloud, shade, cloud_at = _cloud_field(canvas, plan, sun, track_pts, rng)

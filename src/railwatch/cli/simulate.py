@@ -28,10 +28,21 @@ from railwatch.simulate import DEFAULT_DATES
     help="Ground sample distance of every acquisition, metres "
     "[default: 0.5, with one at 0.3 and one at 1.0].",
 )
+@click.option(
+    "--catenary",
+    is_flag=True,
+    help="Electrified yard: overhead-line portals (masts and beams) over the main tracks, "
+    "with their shadows across tracks and vehicles.",
+)
 @seed_opt
 @site_opt
 def command(
-    out_dir: Path, dates: int, gsd_m: float | None, seed: int, site_path: Path | None
+    out_dir: Path,
+    dates: int,
+    gsd_m: float | None,
+    catenary: bool,
+    seed: int,
+    site_path: Path | None,
 ) -> None:
     """Render a synthetic rail yard as dated GeoTIFFs plus truth in OUT_DIR/truth.
 
@@ -45,7 +56,12 @@ def command(
 
     aoi = load_site(site_path).aoi if site_path is not None else None
     result = simulate_yard(
-        out_dir, rng=np.random.default_rng(seed), dates=dates, gsd_m=gsd_m, aoi=aoi
+        out_dir,
+        rng=np.random.default_rng(seed),
+        dates=dates,
+        gsd_m=gsd_m,
+        aoi=aoi,
+        catenary_portals=catenary,
     )
     statuses: dict[str, int] = {}
     for a in result.acquisitions:
