@@ -269,7 +269,7 @@ def render_quicklook(
     )
     return quicklook(
         scene.rgb(),
-        Affine.translation(*offset_m) * products.grid.transform,
+        Affine.translation(*offset_m) @ products.grid.transform,
         aoi=products.aoi,
         tracks=[(t.track_id, t.line) for t in products.tracks],
         vehicles=[(v.polygon, v.type, float(v.confidence)) for v in a.vehicles],
@@ -863,7 +863,7 @@ def run_count(
             checksums = state.sha256(
                 sorted({f.path for o in outcomes for f in o.acquisition.files})
             )
-            _write_outputs(
+            counts, weekly = _write_outputs(
                 out,
                 site,
                 products,
@@ -883,13 +883,10 @@ def run_count(
         finally:
             state.close()
 
-    from railwatch import timeseries
-
-    counts = timeseries.counts_table([o.to_record() for o in outcomes], site.baseline)
     return RunResult(
         out_dir=out,
         counts=counts,
-        weekly=timeseries.weekly_table(counts, site.baseline),
+        weekly=weekly,
         scenes=scenes_table(
             [f for o in outcomes for f in o.acquisition.files], rejected + acq_rejections
         ),
@@ -1058,7 +1055,8 @@ def _write_outputs(
     *,
     report: bool,
     executor: Executor | None = None,
-) -> None:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write every output file; return the counts and weekly tables written."""
     import geopandas as gpd
 
     from railwatch import outputs, timeseries
@@ -1131,6 +1129,7 @@ def _write_outputs(
         from railwatch.report import build_report
 
         build_report(out, figures=figure.result(), thumbnails=thumbnails)
+    return counts, weekly
 
 
 def _figure_task(counts_csv: str, site: dict[str, Any], name: str) -> tuple[bytes, bytes]:

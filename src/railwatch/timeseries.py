@@ -194,33 +194,35 @@ def weekly_table(
     b = baseline if baseline is not None else baseline_value(baseline_cfg, counts)
     if counts.empty:
         return _typed_weekly(pd.DataFrame({c: [] for c in WEEKLY_COLUMNS}))
-    week = _week_start(counts["date"])
-    first, last = week.min(), week.max()
-    weeks = pd.date_range(first, last, freq="7D").astype(_DATE_DTYPE)
-    status = counts["status"].astype("string")
-    has_count = counts["railcars"].notna()
+    week = pd.Series(_week_start(counts["date"]).to_numpy(), name="week")
+    weeks = pd.date_range(week.min(), week.max(), freq="7D").astype(_DATE_DTYPE)
+    status = counts["status"].astype("string").fillna("").to_numpy()
+    has_count = counts["railcars"].notna().to_numpy()
+    ok = (status == "ok") & has_count
+    # A week without a complete count falls back on its partial ones (lower bounds).
+    week_has_ok = pd.Series(ok).groupby(week).transform("any").to_numpy()
+    used = ok | ((status == "partial") & has_count & ~week_has_ok)
+    vals = pd.to_numeric(counts["railcars"]).astype("float64").to_numpy()
+    stats = pd.DataFrame({"week": week[used], "v": vals[used]}).groupby("week")["v"]
+    mean, vmax = stats.mean(), stats.max()
+    flags = counts["anomaly"].astype("boolean").to_numpy(dtype=object, na_value=None)
+    flagged = pd.DataFrame({"week": week[has_count], "f": flags[has_count]}).dropna()
+    anomaly = flagged.groupby("week")["f"].any() if len(flagged) else pd.Series(dtype=bool)
+    n_scenes = week.value_counts()
+    base = None if b.value is None else round(b.value, 3)
     rows = []
+    # One row per calendar week: a decade of weekly imagery is 520 of them.
     for w in weeks:
-        in_week = (week == w).to_numpy()
-        n_scenes = int(in_week.sum())
-        ok = in_week & (status == "ok").fillna(False).to_numpy() & has_count.to_numpy()
-        partial = in_week & (status == "partial").fillna(False).to_numpy() & has_count.to_numpy()
-        used = ok if ok.any() else partial
-        vals = counts.loc[used, "railcars"].astype("Float64")
-        mean = round(float(vals.mean()), 2) if used.any() else None
-        vmax = int(vals.max()) if used.any() else None
-        flags = counts.loc[in_week & has_count.to_numpy(), "anomaly"].astype("boolean").dropna()
-        anomaly = bool(flags.any()) if len(flags) else None
-        excess = None if mean is None or b.value is None else round(mean - b.value, 2)
+        m = round(float(mean[w]), 2) if w in mean.index else None
         rows.append(
             {
                 "week_start": w,
-                "n_scenes": n_scenes,
-                "railcars_mean": mean,
-                "railcars_max": vmax,
-                "baseline": None if b.value is None else round(b.value, 3),
-                "excess": excess,
-                "anomaly": anomaly,
+                "n_scenes": int(n_scenes.get(w, 0)),
+                "railcars_mean": m,
+                "railcars_max": int(vmax[w]) if w in vmax.index else None,
+                "baseline": base,
+                "excess": None if m is None or b.value is None else round(m - b.value, 2),
+                "anomaly": bool(anomaly[w]) if w in anomaly.index else None,
             }
         )
     return _typed_weekly(pd.DataFrame(rows, columns=list(WEEKLY_COLUMNS)))
