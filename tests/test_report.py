@@ -187,9 +187,11 @@ def test_build_report_writes_self_contained_html(results_dir):
     # The obscured and uncovered rows say so and never show a zero count.
     assert text.count("no count") >= 2
     assert "73 [71–76]" in text
-    # Weekly table: 2023-09-04 .. 2023-11-06 is 10 weeks, gaps included.
-    assert text.count('<td class="l">2023-W') == 10
-    assert text.count('<tr class="gap">') == 5
+    # Weekly table: 2023-09-04 .. 2023-11-06 is 10 weeks, 5 without imagery; the two
+    # consecutive empty weeks (W41, W42) share one row.
+    assert text.count('<td class="l">2023-W') == 9
+    assert text.count('<tr class="gap">') == 4
+    assert "2023-W41 – 2023-W42" in text and "no acquisition for 2 weeks" in text
     # Rejected files and provenance; escaped text.
     assert "not a raster &lt;corrupt&gt;" in text
     assert "configs/test.yaml" in text

@@ -436,18 +436,42 @@ def _baseline_section(b: Baseline, cfg: BaselineConfig) -> str:
 
 def _weekly_section(weekly: pd.DataFrame) -> str:
     rows = []
-    for r in weekly.to_dict("records"):
-        gap = int(r["n_scenes"]) == 0
-        anom = not _isna(r["anomaly"]) and bool(r["anomaly"])
-        cls = ' class="gap"' if gap else (' class="anom"' if anom else "")
+    records = weekly.to_dict("records")
+    i = 0
+    while i < len(records):
+        r = records[i]
         week = pd.Timestamp(r["week_start"])
         iso = week.isocalendar()
+        if int(r["n_scenes"]) == 0:
+            # A run of weeks without imagery is one row: a decade of weekly rows would
+            # otherwise be mostly grey.
+            j = i
+            while j + 1 < len(records) and int(records[j + 1]["n_scenes"]) == 0:
+                j += 1
+            last = pd.Timestamp(records[j]["week_start"])
+            liso = last.isocalendar()
+            span = (
+                f'{_day(week)} – {_day(last)}</td><td class="l">{iso[0]}-W{iso[1]:02d} – '
+                f"{liso[0]}-W{liso[1]:02d}"
+                if j > i
+                else f'{_day(week)}</td><td class="l">{iso[0]}-W{iso[1]:02d}'
+            )
+            what = f"no acquisition for {j - i + 1} weeks" if j > i else "no acquisition"
+            rows.append(
+                f'<tr class="gap"><td class="l">{span}</td><td>0</td>'
+                f'<td class="l" colspan="5">{what}</td></tr>'
+            )
+            i = j + 1
+            continue
+        anom = not _isna(r["anomaly"]) and bool(r["anomaly"])
+        cls = ' class="anom"' if anom else ""
         rows.append(
             f'<tr{cls}><td class="l">{_day(week)}</td><td class="l">{iso[0]}-W{iso[1]:02d}'
             f"</td><td>{int(r['n_scenes'])}</td><td>{_num(r['railcars_mean'], 1)}</td>"
             f"<td>{_int(r['railcars_max'])}</td><td>{_num(r['baseline'], 1)}</td>"
             f"<td>{_num(r['excess'], 1)}</td><td>{_anomaly(r['anomaly'])}</td></tr>"
         )
+        i += 1
     head = (
         '<tr><th class="l">week start</th><th class="l">ISO week</th><th>acquisitions</th>'
         "<th>mean count</th><th>max count</th><th>baseline</th><th>excess</th><th>anomaly</th>"
@@ -455,10 +479,10 @@ def _weekly_section(weekly: pd.DataFrame) -> str:
     )
     return (
         "<h2>Weekly series</h2>"
-        "<p>One row per ISO week from the first to the last acquisition. Weeks without an "
-        "acquisition are kept (greyed) and have no value: a missing count is not zero. Mean "
-        "and maximum use the week's complete acquisitions, or its partial ones when it has "
-        "no complete one.</p>"
+        "<p>Every ISO week from the first to the last acquisition (as in "
+        "<code>weekly.csv</code>); a run of weeks without an acquisition is shown as one "
+        "grey row and has no value: a missing count is not zero. Mean and maximum use the "
+        "week's complete acquisitions, or its partial ones when it has no complete one.</p>"
         f'<div class="scroll"><table><thead>{head}</thead><tbody>{"".join(rows)}</tbody>'
         "</table></div>"
     )
