@@ -17,7 +17,8 @@ Prints one table:
   cores), on both archives, and what two processes gain on this machine for plain numpy
   work (sorting and FFTs of a yard-sized image): the ceiling for a numpy pipeline;
 * (c) per-acquisition cost of the whole pipeline versus bare rasterio reads of the same
-  AOI windows (target <= 3x), and the same without quicklooks and report, on both.
+  AOI windows (target <= 3x), and the same without quicklooks and report, on both; and
+  where the yard's serial run spends it, per stage (``run.json`` ``timings_s``).
 
 (a) and (b) are interleaved and the best of two is kept, and the load average is
 printed: on a shared machine other processes take cores from the ``--workers 2`` run.
@@ -207,6 +208,8 @@ def main() -> None:
             y2.append(_timed(lambda k=k: count([yard], out_dir=tmp / f"y2-{k}", site=ysite,
                                                workers=2)))  # fmt: skip
         t_y1, t_y2 = min(y1), min(y2)
+        best = tmp / f"y1-{y1.index(t_y1)}"
+        stages = json.loads((best / "run.json").read_text())["timings_s"]
         rows.append(("(b) yard: --workers 1, 24 acquisitions", t_y1, "--workers 2", t_y2,
                      t_y1 / t_y2, ">= 1.6 (speed-up)"))  # fmt: skip
         n_acq = len((tmp / "y1-0" / "counts.csv").read_text().splitlines()) - 1
@@ -219,6 +222,8 @@ def main() -> None:
         tb_s = f"{tb:8.3f}" if tb == tb else " " * 8
         r_s = f"{ratio:7.2f}" if ratio == ratio else " " * 7
         print(f"{a:<44} {ta:8.3f}   {b_:<22} {tb_s}  {r_s}  {target}")
+    per = ", ".join(f"{k} {v / n_acq:.3f}" for k, v in stages.items())
+    print(f"yard, --workers 1, seconds per acquisition by stage (run.json timings_s): {per}")
     print(f"cores: {os.cpu_count()}; load average (1/5/15 min) at start and after (a), (b), "
           "(c) small, yard: "
           f"{' | '.join(loads)}")  # fmt: skip

@@ -62,6 +62,9 @@ def test_rerun_add_one_and_change_one(tmp_path):
     acqs, stack = _rows(out)
     assert sorted(acqs) == ["20240301T000000", "20240308T000000", "20240315T000000"]
     assert [v for _, v in acqs.values()] == [1, 1, 1] and len(stack) == 1
+    first = json.loads((out / "run.json").read_text())
+    assert first["analysed_now"] == 3
+    assert {"stack_read", "stack_shifts", "stack_tracks", "analysis"} <= set(first["timings_s"])
     before = {name: (out / name).read_bytes() for name in TABLES}
     cars_before = pyogrio.read_dataframe(out / "railcars.gpkg", layer="railcars")
 
@@ -89,7 +92,12 @@ def test_rerun_add_one_and_change_one(tmp_path):
     new = pd.read_csv(out / "counts.csv")
     assert list(new["date"]) == [*old["date"], "2024-03-22"]
     pd.testing.assert_frame_equal(new.iloc[:3].reset_index(drop=True), old)
-    assert json.loads((out / "run.json").read_text())["stack"]["version"] == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["stack"]["version"] == 1
+    # The stack was kept: no stack step ran, one acquisition was analysed.
+    assert run["analysed_now"] == 1
+    assert set(run["timings_s"]) == {"setup", "analysis", "outputs"}
+    assert all(v >= 0 for v in run["timings_s"].values())
 
     # A file replaced under the same name: that acquisition, and only it, again.
     grid = make_grid(300, 120, 0.5)

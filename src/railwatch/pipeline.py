@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -473,6 +474,26 @@ def _sample(items: Sequence[Any], k: int) -> list[Any]:
     return [items[i] for i in idx]
 
 
+class StageTimes:
+    """Wall-clock seconds per stage of one run, written to ``run.json`` (``timings_s``).
+
+    With a pool or cluster a stage's time is that of the whole stage, not a sum over
+    workers: what a user waits for.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            took = time.perf_counter() - t0
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + took, 3)
+
+
 def build_stack(
     acqs: Sequence[Acquisition],
     site: Site,
@@ -481,23 +502,27 @@ def build_stack(
     *,
     max_pixels: int = MAX_WINDOW_PIXELS,
     progress: Progress | None = None,
+    timer: StageTimes | None = None,
 ) -> tuple[StackProducts | None, dict[str, Scene], dict[str, Rejection]]:
     """Build the stack products from (a sample of) ``acqs``.
 
     Returns the products (None when no sampled acquisition covers the AOI), the scenes
-    read on the way (reused by local runs), and rejections by acquisition id.
+    read on the way (reused by local runs), and rejections by acquisition id. ``timer``
+    collects the time of each step.
     """
+    timer = timer if timer is not None else StageTimes()
     aoi = aoi_in_grid(site, grid)
     inside = grid.rasterize(aoi)
     sample = _sample(acqs, STACK_SAMPLE)
     # Every per-scene step runs on the executor; only the steps that need the whole
     # stack at once (solving the shifts, the median reference, track extraction,
     # combining the empty-track model) run here.
-    read = executor.map(
-        _stack_read_task,
-        [(a, grid, site.detection.band_mapping, max_pixels) for a in sample],
-        on_result=(lambda i, _: progress("reading", i + 1, len(sample))) if progress else None,
-    )
+    with timer("stack_read"):
+        read = executor.map(
+            _stack_read_task,
+            [(a, grid, site.detection.band_mapping, max_pixels) for a in sample],
+            on_result=(lambda i, _: progress("reading", i + 1, len(sample))) if progress else None,
+        )
     scenes: dict[str, Scene] = {}
     spectra: list[align_mod.EdgeSpectrum] = []
     rejected: dict[str, Rejection] = {}
@@ -510,54 +535,59 @@ def build_stack(
     if not scenes:
         return None, scenes, rejected
     ordered = list(scenes.values())
-    shifts = align_mod.solve_shifts(
-        spectra, (grid.height, grid.width), max_shift_px=_max_shift_px(grid)
-    )
+    with timer("stack_shifts"):
+        shifts = align_mod.solve_shifts(
+            spectra, (grid.height, grid.width), max_shift_px=_max_shift_px(grid)
+        )
     del spectra
-    # Only the gray image travels to the workers, not the bands.
-    moved = executor.map(
-        _shifted_gray_task,
-        [(sc.gray(), sc.valid, sh) for sc, sh in zip(ordered, shifts, strict=True)],
-    )
-    ref = align_mod.build_reference([g for g, _ in moved], [v for _, v in moved])
-    ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
-    site_lines = tracks_in_grid(site, grid)
-    if site_lines:
-        del moved
-        # The stack is centred on the mean georeferencing of its scenes; surveyed track
-        # lines are true positions. Register the stack to them, so every scene lands on
-        # its tracks however biased the provider's georeferencing.
-        template = align_mod.track_template(
-            (grid.height, grid.width), grid.transform, [ln for _, ln in site_lines]
+    with timer("stack_reference"):
+        # Only the gray image travels to the workers, not the bands.
+        moved = executor.map(
+            _shifted_gray_task,
+            [(sc.gray(), sc.valid, sh) for sc, sh in zip(ordered, shifts, strict=True)],
         )
-        delta = align_mod.estimate_shift(
-            template, ref, valid=ref_valid, max_shift_px=_max_shift_px(grid)
-        )
-        logger.info(
-            "stack registered to the site tracks: %.2f m", math.hypot(*delta) * grid.resolution_m
-        )
-        shifts = [(dy + delta[0], dx + delta[1]) for dy, dx in shifts]
-        ref, ref_valid = align_mod.apply_shift(ref, ref_valid, delta)
-        tracks = align_mod.centre_tracks(ref, ref_valid, grid, tracks_from_lines(site_lines))
-    else:
-        # Extraction works on the stack as a whole, on the scenes moved onto the site.
-        tracks = extract_tracks(
-            [g for g, _ in moved],
-            [v & inside for _, v in moved],
-            grid,
-            aoi,
-            spacing_m=site.detection.track_spacing_m,
-        )
-        del moved
+        ref = align_mod.build_reference([g for g, _ in moved], [v for _, v in moved])
+        ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
+    with timer("stack_tracks"):
+        site_lines = tracks_in_grid(site, grid)
+        if site_lines:
+            del moved
+            # The stack is centred on the mean georeferencing of its scenes; surveyed track
+            # lines are true positions. Register the stack to them, so every scene lands on
+            # its tracks however biased the provider's georeferencing.
+            template = align_mod.track_template(
+                (grid.height, grid.width), grid.transform, [ln for _, ln in site_lines]
+            )
+            delta = align_mod.estimate_shift(
+                template, ref, valid=ref_valid, max_shift_px=_max_shift_px(grid)
+            )
+            logger.info(
+                "stack registered to the site tracks: %.2f m",
+                math.hypot(*delta) * grid.resolution_m,
+            )
+            shifts = [(dy + delta[0], dx + delta[1]) for dy, dx in shifts]
+            ref, ref_valid = align_mod.apply_shift(ref, ref_valid, delta)
+            tracks = align_mod.centre_tracks(ref, ref_valid, grid, tracks_from_lines(site_lines))
+        else:
+            # Extraction works on the stack as a whole, on the scenes moved onto the site.
+            tracks = extract_tracks(
+                [g for g, _ in moved],
+                [v & inside for _, v in moved],
+                grid,
+                aoi,
+                spacing_m=site.detection.track_spacing_m,
+            )
+            del moved
     logger.info("%d track(s) %s", len(tracks), "from the site" if site_lines else "extracted")
     background = None
     if len(ordered) >= 3 and tracks:
-        samples = executor.map(
-            _background_task,
-            [(sc, _offset_m(sh, grid)) for sc, sh in zip(ordered, shifts, strict=True)],
-            shared={"grid": grid, "tracks": tuple(tracks)},
-        )
-        background = combine_background(samples, tracks)
+        with timer("stack_background"):
+            samples = executor.map(
+                _background_task,
+                [(sc, _offset_m(sh, grid)) for sc, sh in zip(ordered, shifts, strict=True)],
+                shared={"grid": grid, "tracks": tuple(tracks)},
+            )
+            background = combine_background(samples, tracks)
     products = StackProducts(
         grid=grid,
         aoi=aoi,
@@ -755,6 +785,8 @@ def run_count(
     from railwatch.state import State, config_fingerprint, run_lock
 
     out = Path(out_dir)
+    timer = StageTimes()
+    started = time.perf_counter()
     files, rejected = discover(inputs)
     if not files:
         reasons = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:3])
@@ -797,8 +829,9 @@ def run_count(
             known_ok = sum(1 for a in acqs if a.id in stored_fp and stored_fp[a.id][0] == fps[a.id])
             scenes: dict[str, Scene] = {}
             if _needs_new_stack(latest, max(known_ok, len(acqs)), grid):
+                timer.seconds["setup"] = round(time.perf_counter() - started, 3)
                 products, scenes, stack_rej = build_stack(
-                    acqs, site, grid, ex, max_pixels=max_pixels, progress=progress
+                    acqs, site, grid, ex, max_pixels=max_pixels, progress=progress, timer=timer
                 )
                 if products is None:
                     reasons = "; ".join(
@@ -835,14 +868,16 @@ def run_count(
                     # Results arrive in completion order on a pool or cluster.
                     progress("analysing", n_saved, len(todo))
 
-            if ex.scheduler:
-                # A cluster gets paths and parameters; its workers read the imagery.
-                scenes.clear()
-                ex.map(_process_task, [(a, None) for a in todo], shared=task_kw, on_result=save)
-            else:
-                # Locally the scenes read for the stack are handed on instead of read again.
-                args = [(a, scenes.pop(a.id, None)) for a in todo]
-                scenes.clear()
+            timer.seconds.setdefault("setup", round(time.perf_counter() - started, 3))
+            with timer("analysis"):
+                if ex.scheduler:
+                    # A cluster gets paths and parameters; its workers read the imagery.
+                    scenes.clear()
+                    args = [(a, None) for a in todo]
+                else:
+                    # Locally the scenes read for the stack are handed on, not read again.
+                    args = [(a, scenes.pop(a.id, None)) for a in todo]
+                    scenes.clear()
                 ex.map(_process_task, args, shared=task_kw, on_result=save)
             stored = state.stored()
             outcomes: list[AcquisitionOutcome] = []
@@ -878,6 +913,8 @@ def run_count(
                     "max_pixels": max_pixels,
                 },
                 report=report,
+                timer=timer,
+                analysed=len(todo),
                 executor=ex,
             )
         finally:
@@ -1055,8 +1092,11 @@ def _write_outputs(
     *,
     report: bool,
     executor: Executor | None = None,
+    timer: StageTimes | None = None,
+    analysed: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write every output file; return the counts and weekly tables written."""
+    t0 = time.perf_counter()
     import geopandas as gpd
 
     from railwatch import outputs, timeseries
@@ -1124,6 +1164,13 @@ def _write_outputs(
         },
         "created": iso_utc(dt.datetime.now(dt.UTC)),
     }
+    if timer is not None:
+        # Up to here; the report (figure, HTML) follows and is not included.
+        run["timings_s"] = {
+            **timer.seconds,
+            "outputs": round(time.perf_counter() - t0, 3),
+        }
+        run["analysed_now"] = analysed
     outputs.write_json(out / "run.json", run)
     if figure is not None:
         from railwatch.report import build_report
