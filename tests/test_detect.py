@@ -241,3 +241,53 @@ def test_group_percentile_matches_numpy_per_group():
         want = np.stack([np.percentile(values[:, g], q, axis=1) for g in groups], axis=1)
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, want)
+
+
+def test_widen_interval_grows_with_inconclusive_track():
+    from railwatch.detect import widen_interval
+    from railwatch.quality import Quality
+
+    ok = Quality(1.0, 0.0, 0.0, "ok")
+    # sd = sqrt((0.1 x 20)^2 + 2^2) = 2.83 -> 20 -/+ 4.65
+    assert widen_interval(20, 20, 20, ok) == (15, 25)
+    # Ten vehicle lengths of inconclusive track add 0.5 x 10 in sd: sqrt(8 + 25) = 5.74
+    assert widen_interval(20, 20, 20, ok, ambiguous=10.0) == (10, 30)
+
+
+def test_clear_yard_has_little_inconclusive_track():
+    from railwatch.detect import _ambiguous_length_m, station_evidence
+    from railwatch.quality import observe_tracks
+
+    sc, tracks, site = _yard(MIXED)
+    obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi)
+    amb = sum(
+        _ambiguous_length_m(ev, o.frame.step_m, None)
+        for o, ev in zip(obs, station_evidence(obs), strict=True)
+    )
+    assert amb < 0.5 * min(site.vehicles.lengths_m.values())
+
+
+def test_background_profile_tells_empty_track_from_bodies():
+    from railwatch.detect import _background_ncc, station_evidence
+    from railwatch.quality import observe_tracks
+
+    stack = [
+        _yard(train(0, 20 + 10 * k, [13.92] * 3) + train(1, 90 - 15 * k, [12.02] * 2), seed=k)
+        for k in range(4)
+    ]
+    sc, tracks, site = _yard(train(0, 5, [13.92] * 4), seed=11)
+    bg = learn_background([(s.data, s.bands, s.valid) for s, _, _ in stack], sc.grid, tracks)
+    obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi)
+    evs = station_evidence(obs)
+    shapes = np.concatenate([e.shape for e in evs], axis=1)
+    sizes = [o.frame.s_m.size for o in obs]
+    ncc, known = _background_ncc(shapes, obs, sizes, None)
+    assert not known.any()
+    ncc, known = _background_ncc(shapes, obs, sizes, bg)
+    s = obs[0].frame.s_m - obs[0].frame.s_m[0] - 5.0  # metres from the grid's left edge
+    body = (s > 7) & (s < 5 + 4 * 13.92 - 2)
+    empty = (s > 95) & (s < 140)  # empty on every date of the stack
+    t1_ncc, t1_known = ncc[: sizes[0]], known[: sizes[0]]
+    assert t1_known[empty].mean() > 0.9
+    assert np.median(t1_ncc[empty]) > 0.8
+    assert np.median(t1_ncc[body & t1_known]) < 0.5

@@ -122,6 +122,14 @@ SCENE_ADD_SD = 2.0
 """Spread in vehicles added to every scene: a single false or missed vehicle happens in
 an empty yard as well."""
 
+AMBIGUOUS_Z = 2.0
+"""Evidence within this of the threshold (likelihood ratio within about 7:1 either way)
+is inconclusive: the scene's own measure of how hard it is to read."""
+
+AMBIGUOUS_SD = 0.5
+"""Count spread per vehicle length of inconclusive track: the standard deviation of a
+fair coin flip (vehicle or not) per length, the flips of one scene taken together."""
+
 MIN_STATIC_DATES = 6
 """Dates a station must be seen on before it can be called a static structure."""
 
@@ -401,8 +409,12 @@ def station_evidence(
       broad) than empty track (the calibrated peak).
 
     All tracks of a scene share one model, so a track full of cars is judged against the
-    empty track beside it. With a background, a station's correlation with its own
-    empty profile over time replaces the scene's where higher (turnouts, crossings).
+    empty track beside it. With a background, the candidate colour whose stations best
+    match their own empty profiles over time (:func:`_background_ncc`) is preferred:
+    in a busy or shaded yard the commonest colour may be a run of cars, but cars do not
+    look like the empty track of the stations they stand on. A station's correlation
+    with its own empty profile over time also replaces the scene's where higher
+    (turnouts, crossings).
     """
     if not observations:
         return []
@@ -464,6 +476,10 @@ def station_evidence(
         # whose stations keep that contrast (unless snow on the ground changes it).
         bed_contrast = _contrast_evidence(halves, ground, seen)
         bed_like = np.ones(seen.shape, bool) if snowy else bed_contrast < Z_THRESHOLD
+        # With an archive, each station's own empty profile over time: empty track in
+        # any light (shade, haze, a dark stretch of ballast) still matches it, a body
+        # does not (normalised profiles ignore brightness and contrast).
+        own_ncc, own_ok = _background_ncc(shapes, observations, sizes, background)
         modes = []
         for m in _colour_modes(std, seen, radius):
             members = seen & (np.linalg.norm(std - m[:, None], axis=0) <= radius)
@@ -471,12 +487,13 @@ def station_evidence(
                 continue
             tmpl = _unit(np.median(shapes[:, members], axis=1))
             # Empty track is the commonest look of a yard: ballast is one colour, cars
-            # come in many. The rail pattern only breaks near ties.
-            score = (
-                float(members.mean())
-                * (0.5 + abs(float(tmpl @ analytic)))
-                * (0.25 + float(bed_like[members].mean()))
-            )
+            # come in many. The rail pattern only breaks near ties; judged against each
+            # station's own empty profile where the archive has one.
+            rails = abs(float(tmpl @ analytic))
+            known = members & own_ok
+            if known.sum() >= 0.5 * members.sum():
+                rails = float(np.clip(np.median(own_ncc[known]), 0.0, 1.0))
+            score = float(members.mean()) * (0.5 + rails) * (0.25 + float(bed_like[members].mean()))
             modes.append((score, m, members, tmpl))
         for mo in modes:
             logger.debug(
@@ -836,6 +853,34 @@ def _explain_empty(
     return Z_THRESHOLD + best
 
 
+def _background_ncc(
+    shapes: np.ndarray,
+    observations: Sequence[TrackObservation],
+    sizes: Sequence[int],
+    background: Background | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per station, correlation of its profile with its own empty profile over time.
+
+    Returns ``(ncc, known)``, both (N,) over the concatenated stations of
+    ``observations``; ``known`` is False where the archive has no empty profile (fewer
+    than three dates showed the station empty, or no archive).
+    """
+    n_all = shapes.shape[1]
+    ncc = np.zeros(n_all)
+    known = np.zeros(n_all, bool)
+    if background is None:
+        return ncc, known
+    i0 = 0
+    for o, n in zip(observations, sizes, strict=True):
+        shp = background.shape_for(o.track.track_id, n)
+        sup = background.support.get(o.track.track_id)
+        if shp is not None and sup is not None:
+            known[i0 : i0 + n] = (sup >= 3) & np.isfinite(shp).all(axis=0)
+            ncc[i0 : i0 + n] = (np.nan_to_num(shp) * shapes[:, i0 : i0 + n]).sum(axis=0)
+        i0 += n
+    return ncc, known
+
+
 def _with_background(
     ncc: np.ndarray,
     shapes: np.ndarray,
@@ -848,17 +893,8 @@ def _with_background(
     Turnouts, crossings and odd ballast look unlike the scene's typical empty track but
     like themselves on other dates.
     """
-    out = ncc.copy()
-    i0 = 0
-    for o, n in zip(observations, sizes, strict=True):
-        shp = background.shape_for(o.track.track_id, n)
-        sup = background.support.get(o.track.track_id)
-        if shp is not None and sup is not None:
-            ok = (sup >= 3) & np.isfinite(shp).all(axis=0)
-            vals = (np.nan_to_num(shp) * shapes[:, i0 : i0 + n]).sum(axis=0)
-            out[i0 : i0 + n] = np.where(ok, np.maximum(out[i0 : i0 + n], vals), out[i0 : i0 + n])
-        i0 += n
-    return out
+    own, known = _background_ncc(shapes, observations, sizes, background)
+    return np.where(known, np.maximum(ncc, own), ncc)
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -1198,6 +1234,25 @@ def _interval(dists: Sequence[np.ndarray], railcars: int, coverage: float = 0.9)
     return min(low, railcars), max(high, railcars)
 
 
+def _ambiguous_length_m(ev: StationEvidence, step_m: float, static: np.ndarray | None) -> float:
+    """Observed track length (m) whose evidence is inconclusive.
+
+    A station is inconclusive when its evidence is within :data:`AMBIGUOUS_Z` of the
+    threshold (body and empty track about equally likely). Stations under a static
+    structure are left out, as in the count.
+    """
+    amb = ev.observed & (np.abs(ev.z - Z_THRESHOLD) < AMBIGUOUS_Z)
+    if static is not None and static.shape == amb.shape:
+        amb &= ~static
+    return float(amb.sum()) * step_m
+
+
+def _mean_length_m(priors: VehiclePriors) -> float:
+    """Mean of the prior vehicle lengths (the length of track one vehicle takes)."""
+    lengths = list(priors.lengths_m.values())
+    return max(float(np.mean(lengths)) if lengths else priors.max_length_m, 1.0)
+
+
 def widen_interval(
     railcars: int,
     low: int,
@@ -1205,6 +1260,7 @@ def widen_interval(
     quality: Quality,
     *,
     vehicles: Sequence[Vehicle] = (),
+    ambiguous: float = 0.0,
 ) -> tuple[int, int]:
     """Widen the segmentation interval by the other sources of count error.
 
@@ -1217,6 +1273,8 @@ def widen_interval(
     quality : Quality
     vehicles : sequence of Vehicle, optional
         All detections of the scene, counted or not (per-vehicle ambiguity).
+    ambiguous : float, optional
+        Observed track with inconclusive evidence, in mean vehicle lengths.
 
     Returns
     -------
@@ -1234,7 +1292,12 @@ def widen_interval(
       variables, variance ``sum p (1 - p)``;
     * what no single vehicle shows: whole stretches read wrongly. A relative spread
       (:data:`SCENE_REL_SD`, larger with snow, cloud or haze over the tracks) plus
-      :data:`SCENE_ADD_SD` vehicles.
+      :data:`SCENE_ADD_SD` vehicles;
+    * what the scene itself says about its difficulty: ``ambiguous`` vehicle lengths
+      of observed track whose evidence was inconclusive (within :data:`AMBIGUOUS_Z` of
+      the threshold), each a coin flip of one vehicle, taken together
+      (:data:`AMBIGUOUS_SD` per length). Clear scenes have almost none; shade, haze,
+      snow or a coarse pixel make many.
 
     The bounds are ``railcars -/+ INTERVAL_Z x sd``. A ``partial`` scene counts what
     was seen but the yard may hold more where it was not: the high bound is scaled to
@@ -1247,6 +1310,9 @@ def widen_interval(
         p = v.confidence if v.counted else v.confidence * v.observed_share
         var += p * (1.0 - p)
     var += (rel * railcars) ** 2 + SCENE_ADD_SD**2
+    # Inconclusive track: each vehicle length of it holds a vehicle or not, a coin flip,
+    # and the flips go together (one look misread is misread along the whole yard).
+    var += (AMBIGUOUS_SD * ambiguous) ** 2
     sd = math.sqrt(var)
     seen = max(quality.coverage * (1.0 - quality.cloud), 0.2)
     lo = max(0, int(math.floor(railcars - INTERVAL_Z * sd)))
@@ -1333,15 +1399,24 @@ def analyse_scene(
     evidence = station_evidence(obs, background=background)
     vehicles: list[Vehicle] = []
     dists: list[np.ndarray] = []
+    unclear_m = 0.0
     for o, ev in zip(obs, evidence, strict=True):
         static = None if background is None else background.static.get(o.track.track_id)
         v, d = _track_vehicles(o, ev, site, coarse, static)
         vehicles.extend(v)
         dists.extend(d)
+        unclear_m += _ambiguous_length_m(ev, o.frame.step_m, static)
     counted = [v for v in vehicles if v.counted]
     railcars = len(counted)
     low, high = _interval(dists, railcars)
-    low, high = widen_interval(railcars, low, high, quality, vehicles=vehicles)
+    low, high = widen_interval(
+        railcars,
+        low,
+        high,
+        quality,
+        vehicles=vehicles,
+        ambiguous=unclear_m / _mean_length_m(site.vehicles),
+    )
     by_type = {t: sum(1 for v in counted if v.type == t) for t in VEHICLE_TYPES}
     logger.debug("%d vehicles (%d counted), status %s", len(vehicles), railcars, quality.status)
     return SceneAnalysis(tuple(vehicles), quality, railcars, low, high, by_type, unobserved)
