@@ -96,6 +96,16 @@ def _score(out: Path, truth: Path) -> dict[str, float]:
     }
 
 
+def _scored(setting: str, seed: int, inputs: Path, out: Path, truth: Path, **where) -> dict:
+    """Run ``railwatch count`` on ``inputs`` and score it; ``where``: site= or aoi=."""
+    t0 = time.perf_counter()
+    count([inputs], out_dir=out, **where)
+    row = {"setting": setting, "seed": seed, **_score(out, truth)}
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    print(row, file=sys.stderr, flush=True)
+    return row
+
+
 def run(seeds: list[int], quick: bool) -> pd.DataFrame:
     rows = []
     with tempfile.TemporaryDirectory(prefix="railwatch-accuracy-") as tmpdir:
@@ -108,37 +118,17 @@ def run(seeds: list[int], quick: bool) -> pd.DataFrame:
                 ("surveyed", _site_file(tmp, truth / "tracks.geojson")),
                 ("extracted", _site_file(tmp, None)),
             ):
-                out = tmp / f"out{seed}_{name}"
-                t0 = time.perf_counter()
-                count([sim], out_dir=out, site=site)
-                rows.append(
-                    {"setting": name, "seed": seed, **_score(out, truth),
-                     "seconds": round(time.perf_counter() - t0, 1)}
-                )  # fmt: skip
-                print(rows[-1], file=sys.stderr, flush=True)
-        for seed in seeds[:1] if quick else seeds[:2]:
-            seed = seed + 3
-            sim = tmp / f"sim{seed}_1m"
-            simulate_yard(sim, rng=np.random.default_rng(seed), gsd_m=1.0)
+                rows.append(_scored(name, seed, sim, tmp / f"out{seed}_{name}", truth, site=site))
+        # Every acquisition at 1.0 m, and an electrified yard (the first held-out archive
+        # again, with overhead-line portals); surveyed tracks.
+        variants = [(s + 3, "1.0 m", {"gsd_m": 1.0}) for s in seeds[: 1 if quick else 2]]
+        variants.append((seeds[0], "catenary", {"catenary_portals": True}))
+        for seed, name, kw in variants:
+            sim = tmp / f"sim{seed}_{name.replace(' ', '')}"
+            simulate_yard(sim, rng=np.random.default_rng(seed), **kw)
             truth = sim / "truth"
-            out = tmp / f"out{seed}_1m"
-            t0 = time.perf_counter()
-            count([sim], out_dir=out, site=_site_file(tmp, truth / "tracks.geojson"))
-            row = {"setting": "1.0 m", "seed": seed, **_score(out, truth)}
-            row["seconds"] = round(time.perf_counter() - t0, 1)
-            rows.append(row)
-            print(row, file=sys.stderr, flush=True)
-        seed = seeds[0]
-        sim = tmp / f"sim{seed}_catenary"
-        simulate_yard(sim, rng=np.random.default_rng(seed), catenary_portals=True)
-        truth = sim / "truth"
-        out = tmp / f"out{seed}_catenary"
-        t0 = time.perf_counter()
-        count([sim], out_dir=out, site=_site_file(tmp, truth / "tracks.geojson"))
-        row = {"setting": "catenary", "seed": seed, **_score(out, truth)}
-        row["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append(row)
-        print(row, file=sys.stderr, flush=True)
+            site = _site_file(tmp, truth / "tracks.geojson")
+            rows.append(_scored(name, seed, sim, tmp / f"out_{sim.name}", truth, site=site))
         # One acquisition alone: the busiest observable one of a held-out archive.
         seed = seeds[0] + 4
         sim = tmp / f"sim{seed}"
@@ -150,12 +140,8 @@ def run(seeds: list[int], quick: bool) -> pd.DataFrame:
         single.mkdir()
         for f in str(pick["files"]).split(";"):
             shutil.copy(sim / f, single / f)
-        out = tmp / "out_single"
-        t0 = time.perf_counter()
-        count([single], out_dir=out, aoi=sim / "truth" / "aoi.geojson")
-        row = {"setting": "single", "seed": seed, **_score(out, sim / "truth")}
-        row["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append(row)
+        aoi = sim / "truth" / "aoi.geojson"
+        rows.append(_scored("single", seed, single, tmp / "out_single", sim / "truth", aoi=aoi))
     return pd.DataFrame(rows)
 
 
