@@ -28,6 +28,12 @@ COLOURS = {
     "green": (0.20, 0.42, 0.22),
 }
 
+BALLAST = (0.47, 0.46, 0.44)
+
+BODY_COLOURS = {**COLOURS, "ballast": BALLAST}
+"""Colours a car may have: the palette of :func:`train` and a light grey the colour of
+the ballast (told from empty track only by its rails and its shadow)."""
+
 
 @dataclass(frozen=True)
 class Car:
@@ -142,7 +148,7 @@ def render(
         tone = world.uniform(-0.15, 0.15)
         patch = (np.abs(px - cx) < hw) & (np.abs(py - cy) < hh)
         img[:, patch] += tone
-    ballast = np.array([0.47, 0.46, 0.44]) if not snow else np.array([0.82, 0.83, 0.86])
+    ballast = np.array(BALLAST) if not snow else np.array([0.82, 0.83, 0.86])
     shadowed = np.zeros((h, w), bool)
     bodies = []
     for k, line in enumerate(lines):
@@ -163,7 +169,7 @@ def render(
             shadowed |= sh
     img[:, shadowed] *= 0.45
     for car, body, u in bodies:
-        col = np.array(COLOURS[car.colour])
+        col = np.array(BODY_COLOURS[car.colour])
         if car.type == "tank":
             shade = 0.55 + 0.6 * np.cos(np.clip(u / 1.6, -1, 1) * np.pi / 2)
             for b in range(3):
@@ -231,4 +237,16 @@ def cut_nodata(scene: FixtureScene, *, keep_cols: int) -> FixtureScene:
     """Mark columns from ``keep_cols`` on as unobserved (zero data, invalid)."""
     scene.valid[:, keep_cols:] = False
     scene.data[:, :, keep_cols:] = 0.0
+    return scene
+
+
+def darken(
+    scene: FixtureScene, x_m: tuple[float, float], y_m: tuple[float, float], factor: float
+) -> FixtureScene:
+    """Scale the light in a box (metres from the grid's bottom-left corner): a shadow."""
+    res = scene.grid.resolution_m
+    h = scene.grid.height
+    c0, c1 = int(round(x_m[0] / res)), int(round(x_m[1] / res))
+    r0, r1 = h - int(round(y_m[1] / res)), h - int(round(y_m[0] / res))
+    scene.data[:, r0:r1, c0:c1] *= factor
     return scene

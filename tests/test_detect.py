@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from detect_fixtures import add_cloud, cut_nodata, make_grid, render, straight_line, train
+from detect_fixtures import (
+    Car,
+    add_cloud,
+    cut_nodata,
+    darken,
+    make_grid,
+    render,
+    straight_line,
+    train,
+)
 from railwatch.detect import analyse_scene, count_distribution, learn_background, segment_track
 from railwatch.site import Site, VehiclePriors
 from railwatch.tracks import tracks_from_lines
@@ -291,3 +300,36 @@ def test_background_profile_tells_empty_track_from_bodies():
     assert t1_known[empty].mean() > 0.9
     assert np.median(t1_ncc[empty]) > 0.8
     assert np.median(t1_ncc[body & t1_known]) < 0.5
+
+
+def _coarse_yard(cars, *, dark=None):
+    """Four tracks 5.3 m apart at 1 m pixels (rails sub-pixel), sun casting shadows to -y."""
+    g = make_grid(140, 32, res=1.0)
+    lines = [straight_line(g, y) for y in (8.0, 13.3, 18.6, 23.9)]
+    sc = render(g, lines, cars, seed=3, shadow_m=(0.0, -1.8))
+    if dark is not None:
+        darken(sc, *dark)
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
+    return _analyse(sc, tracks, Site(name="test", aoi=sc.aoi)), g.bounds[0] - 5.0
+
+
+# Clearly visible cars on two tracks: they show which way the shadows fall.
+COLOURED = train(0, 10, [13.92] * 7, colours=["rust", "blue", "red", "black", "green"] * 2) + train(
+    3, 20, [15.35] * 6, colours=["red", "rust", "blue", "black", "green", "red"]
+)
+
+
+def test_light_car_found_by_its_cast_shadow_not_by_a_shadow_on_the_sun_side():
+    # A car the colour of the ballast on T3 (y = 18.6 m): only its shadow, on the -y
+    # shoulder, tells it from empty track at 1 m pixels.
+    a, s0 = _coarse_yard(COLOURED + [Car(2, 60.0, 14.5, "covered", "ballast")])
+    assert a.quality.status == "ok"
+    t3 = [v for v in a.vehicles if v.track_id == "T3" and v.counted]
+    assert len(t3) == 1
+    assert 62.0 < t3[0].polygon.centroid.x - s0 < 72.5  # the car spans 60.3-74.2 m
+    assert a.railcars == 14
+    # The same darkening on the other (+y) shoulder of empty T3, where the shadows of a
+    # neighbouring track's cars fall, is no car.
+    a2, _ = _coarse_yard(COLOURED, dark=((60.6, 74.4), (18.6 + 1.7, 18.6 + 3.0), 0.45))
+    assert not [v for v in a2.vehicles if v.track_id == "T3"]
+    assert a2.railcars == 13

@@ -20,6 +20,11 @@ A station is evidence of a body when **no** way empty track can look explains it
   shadow or snow over bed and shoulder alike keeps it);
 * with an archive, the station's own empty profile over time (turnouts, crossings).
 
+A body of any colour also casts a shadow on the shoulder on the scene's shadow side, which
+only a body on that track can darken: where the bed is not in shade, a much darker than
+usual shadow-side shoulder adds evidence (:func:`_cast_shadow_evidence`), the one sign of
+a car the colour of ballast once the rails are too fine to see.
+
 Vehicles are then found by exact dynamic programming over segmentations of each track
 into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
 semi-Markov segmentation): coupling gaps show as dips of the evidence and as ballast
@@ -165,6 +170,27 @@ the snow: the light is not evened out, and a shadow need not show at a shoulder.
 ILLUM_TOLERANCE = 1.1
 """Light deficit (as a gain) taken as the ground's own variation rather than shadow; the
 correction is phased in up to twice that deficit."""
+
+SHADOW_CLEAR_Z = 3.0
+"""Evidence above :data:`Z_THRESHOLD` of the stations taken as clear bodies when the side
+their shadows fall to is learned."""
+
+SHADOW_MIN_STATIONS = 40
+"""Clear-body stations needed to learn the shadow side of a scene (a few cars)."""
+
+SHADOW_MIN_DARKENING = 0.08
+"""Mean difference (log brightness) between the two shoulders beside clear bodies below
+which the scene shows no shadow side (sun near the zenith, shadows along the tracks)."""
+
+SHADOW_AGREE = 0.85
+"""Share of clear-body stations whose darker shoulder is on the learned side."""
+
+SHADOW_MAX_LLR = 6.0
+"""Largest evidence from a cast shadow."""
+
+SHADOW_TRACK_CLEARANCE_M = 2.0
+"""A shoulder closer than this to another track's centre line is that track's bed or
+body (ladders, turnouts) and says nothing of a shadow."""
 
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
@@ -540,6 +566,19 @@ def station_evidence(
             + np.where(shade_side == 1, side_rail[1], side_rail[0]),
         )
         z = np.minimum(z, contrast)
+        if not snowy:
+            # A body of any colour casts a shadow beside it: the one sign of a car the
+            # colour of ballast once the rails are too fine to see.
+            frames = [o.frame for o in observations]
+            z = z + _cast_shadow_evidence(
+                allc.mean(axis=0),
+                [np.concatenate(h, axis=1).mean(axis=0) for h in halves],
+                [np.concatenate(g, axis=1).mean(axis=0) for g in ground],
+                frames,
+                z,
+                members,
+                seen,
+            )
     z = np.clip(np.nan_to_num(z, nan=0.0), *Z_CLIP)
     # One odd station (a mast shadow, a glint) is not a body; coupling gaps span several.
     z = ndi.median_filter(z, size=3, mode="nearest")
@@ -552,6 +591,114 @@ def station_evidence(
         )
         i0 += n
     return out
+
+
+def _cast_shadow_evidence(
+    bed: np.ndarray,
+    halves: Sequence[np.ndarray],
+    ground: Sequence[np.ndarray],
+    frames: Sequence[TrackFrame],
+    z: np.ndarray,
+    members: np.ndarray,
+    seen: np.ndarray,
+) -> np.ndarray:
+    """Body evidence from the shadow a body casts on the shoulder beside its track.
+
+    All shadows of a scene fall the same way. The shoulder on the shadow side of a track
+    can be darkened only by a body on that track (a neighbour's shadow reaching it
+    covers the bed first; the shadows of the cars beyond fall away from it), while the
+    other shoulder is also reached by the neighbours' shadows. The shadow side is taken
+    from the stations that are clearly bodies (``z`` well above :data:`Z_THRESHOLD`):
+    which shoulder is darker beside them than beside empty track (``members``), as a
+    direction in the grid CRS so that tracks drawn either way agree. Where the scene
+    shows no clear, consistent asymmetry (sun overhead, shadows along the tracks, too
+    few bodies) there is no evidence, nor where the shoulder is another track's bed
+    (ladders, turnouts).
+
+    Parameters
+    ----------
+    bed : numpy.ndarray
+        (N,) band-mean brightness of the body zone per station.
+    halves, ground : sequence of numpy.ndarray
+        Band-mean brightness of the bed half and of the shoulder on the left (+) and
+        right (-) side, (N,) each.
+    frames : sequence of TrackFrame
+        Sampling geometry of the tracks whose stations, concatenated, make up ``N``.
+    z, members, seen : numpy.ndarray
+        (N,) evidence so far, empty-mode stations and observed stations.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) non-negative log-likelihood ratio to add to the evidence: the shadow-side
+        shoulder is darker than beside empty track by about as much as beside the
+        scene's clear bodies, while the bed itself is not darker (a shadow over bed and
+        shoulder alike is shade, explained elsewhere).
+    """
+    none = np.zeros(bed.shape)
+    ref = members & seen
+    clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
+    if ref.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
+        return none
+    normals = np.column_stack(
+        [np.concatenate([f.nx for f in frames]), np.concatenate([f.ny for f in frames])]
+    )
+
+    def darkening(v: np.ndarray) -> np.ndarray:
+        lv = np.log(np.maximum(v, 1e-3))
+        return np.median(lv[ref]) - lv  # positive: darker than beside empty track
+
+    dark = [darkening(g) for g in ground]
+    # Left shoulder darker than right beside a body: the shadow falls to the left.
+    lean = dark[0] - dark[1]
+    vec = (lean[clear, None] * normals[clear]).mean(axis=0)
+    size = float(np.hypot(*vec))
+    if size < SHADOW_MIN_DARKENING:
+        logger.debug("no cast-shadow side: asymmetry %.3f", size)
+        return none
+    across = normals @ (vec / size)
+    agree = float(np.mean(lean[clear] * across[clear] > 0))
+    if agree < SHADOW_AGREE:
+        logger.debug("no cast-shadow side: %.2f of clear bodies agree", agree)
+        return none
+    left = across > 0
+    sh = np.where(left, dark[0], dark[1])
+    # Darkening of the shoulder that the bed does not share: a shadow reaching the
+    # shoulder from beyond the track covers the bed half next to it first.
+    bed_dark = np.maximum(
+        darkening(bed), np.where(left, darkening(halves[0]), darkening(halves[1]))
+    )
+    x = sh - np.maximum(bed_dark, 0.0)
+    mu_e = float(np.median(x[ref]))
+    sd_e = max(0.02, 1.4826 * float(np.median(np.abs(x[ref] - mu_e))))
+    mu_b = float(np.median(sh[clear]))
+    sd_b = max(sd_e, 1.4826 * float(np.median(np.abs(sh[clear] - mu_b))))
+    logger.debug(
+        "cast shadow: side %s, agree %.2f, body %.3f+-%.3f, empty %.3f+-%.3f",
+        np.round(vec / size, 2),
+        agree,
+        mu_b,
+        sd_b,
+        mu_e,
+        sd_e,
+    )
+    if mu_b - mu_e < 3.0 * sd_e:
+        return none
+    # The shadow-side shoulder must be ground, not the bed of another track.
+    mid = 0.5 * (SHOULDER_M[0] + SHOULDER_M[1])
+    sign = np.where(left, 1.0, -1.0)
+    xy = np.column_stack(
+        [np.concatenate([f.x for f in frames]), np.concatenate([f.y for f in frames])]
+    )
+    owner = np.concatenate([np.full(f.x.shape, k) for k, f in enumerate(frames)])
+    probe = xy + (sign * mid)[:, None] * normals
+    _, idx = cKDTree(xy).query(probe, k=8, distance_upper_bound=SHADOW_TRACK_CLEARANCE_M)
+    found = idx < xy.shape[0]
+    foreign = (found & (owner[np.minimum(idx, xy.shape[0] - 1)] != owner[:, None])).any(axis=1)
+    # Beyond the usual darkening beside a body the shadow is no less a body's.
+    xc = np.minimum(x, mu_b)
+    llr = _gauss_ll(xc, mu_b, sd_b) - _gauss_ll(xc, mu_e, sd_e)
+    return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
 
 
 def _illumination(
