@@ -7,20 +7,29 @@ Extraction (:func:`extract_tracks`) looks for two kinds of evidence centred on a
 the *rail pair* -- both rails as sharp maxima of the thin-line response exactly one half
 gauge either side (each date's response, maximum over the dates) -- and, in a single
 image, where 0.5 m pixels barely resolve the rails, a *strip* of car-body or ballast-bed
-width (3.1-3.9 m) with sharp parallel edges, so a long train is itself evidence of its
+width (3.1-3.9 m) with sharp parallel edges and no stronger edge pair inside it (seen
+from the gap between two beds, the neighbours' rails sit at car-body half widths, but the
+gap's own edges are nearer and stronger), so a long train is itself evidence of its
 track. Lines are traced from the strongest seeds in 1 m steps with a +/-0.5 m lateral
 search (+/-1 m while bridging), the direction taken from a quadratic fitted over the last
 12 m (curves are followed without lag) and a turning limit (100 m radius), then smoothed
-by a local weighted quadratic fit in which rail-pair points weigh most.
+by a local weighted quadratic fit in which rail-pair points weigh most. Beside every
+traced track, 0.85 x the track spacing to 6.5 m across, the trace threshold is enough to
+seed: a yard of parallel tracks is followed across from its strongest track even where
+rails that fall on pixel edges respond at half strength.
 
 Where two nearly parallel lines run closer than tracks can (0.85 x the track spacing),
 the one whose rails are clearly weaker locally -- rail pair weighted by how much its rails
 dominate every other thin line within 2.5 m across -- is cut there: this removes most
-lines along the gaps between beds and along formation edges.
+lines along the gaps between beds and along formation edges. Pieces of one track are
+joined when their ends continue each other, judged 4 m inside the ends (traces veer off
+at their ends).
 
 Known limits (docs/accuracy.md): in a stack the rail-pair seeds also fire between tracks
-and along formation edges, and not all such lines are cut (precision about 0.86 on the
-tuning seeds); cutting fragments lines (about 2.5 pieces per track); in single images
+and along formation edges, and not all such lines are cut (precision about 0.87 on the
+tuning seeds); cutting fragments lines (about 2 pieces per track, mostly at turnouts
+and ladders, where a through line ends at the switch and the branch carries on along
+it); in single images
 lines also run along formation edges and past the yard ends; a dark car's shadow pulls a
 strip-only line sideways by up to half the shadow width.
 """
@@ -321,6 +330,15 @@ _BAND_M = 2.5
 _SHIFT_M = 0.5
 _CENTRE_M = 0.4
 """Lines this close to the centre (an oil stain between the rails) are not rivals."""
+_STRIP_INNER_M = (0.5, 0.75, 1.0)
+"""Half widths of symmetric edge pairs inside a strip that must not beat its own edges."""
+_NEIGHBOUR_FAR_M = 6.5
+"""Seeds at the trace threshold are taken from 0.85 x spacing up to this far from a track."""
+_JOIN_TRIM_M = 4.0
+"""Collinear joining ignores the last metres of each end (traces veer off at their ends)."""
+_JOIN_SPAN_M = 15.0
+_JOIN_MAX_DEG = 6.0
+_JOIN_LATERAL_M = 0.8
 _SEED_Z = 6.0
 _TRACE_Z = 3.0
 _SEED_REL = 0.2
@@ -469,7 +487,13 @@ def _shifted(arr: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> np.ndarray:
 
 
 def _evidence(
-    maps: RailMaps, pts: np.ndarray, normal: np.ndarray, along: np.ndarray, res: float
+    maps: RailMaps,
+    pts: np.ndarray,
+    normal: np.ndarray,
+    along: np.ndarray,
+    res: float,
+    *,
+    inner: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rail-pair and strip evidence at points (k, 2) with unit normals and directions (k, 2).
 
@@ -485,7 +509,9 @@ def _evidence(
         equally signed outward edges at one of :data:`STRIP_HALF_WIDTHS_M` either side,
         each a sharp maximum of the gradient (stronger than :data:`_EDGE_DELTA_M` inside
         and outside it, so the narrower strip between two tracks does not pass), in
-        gradient-noise units.
+        gradient-noise units. With ``inner`` (the default), a strip counts only as far as
+        no equally signed edge pair at :data:`_STRIP_INNER_M` across beats its own edges
+        (strip times the squared ratio): the gap between two beds is not a strip.
     """
     taps = np.array([-0.5, 0.0, 0.5]) / res
     p = pts[:, None, :] + taps[None, :, None] * along[:, None, :]
@@ -495,6 +521,9 @@ def _evidence(
     de = _EDGE_DELTA_M / res
     widths = [half_m / res for half_m in STRIP_HALF_WIDTHS_M]
     strip_offs = np.array([s * x for w in widths for s in (1.0, -1.0) for x in (w, w - de, w + de)])
+    inner_m = _STRIP_INNER_M if inner else ()
+    inner_offs = np.array([s * m / res for m in inner_m for s in (1.0, -1.0)])
+    strip_offs = np.concatenate([strip_offs, inner_offs])
     offs = np.concatenate([rail_offs, strip_offs])
     # (offsets, k, taps, 2) sample points; all four maps at once, averaged over the taps.
     q = p[None] + offs[:, None, None, None] * normal[None, :, None, :]
@@ -522,7 +551,17 @@ def _evidence(
         same = np.where(outs[0] * outs[1] > 0, 1.0, _MIXED_EDGE_WEIGHT)
         val = same * np.minimum(np.abs(outs[0]), np.abs(outs[1]))
         np.maximum(strip, val, out=strip)
-    return rail, strip
+    # Nothing inside the strip may look more like a strip's edges than its own edges do:
+    # seen from the middle of the gap between two beds, the neighbours' rails and stains
+    # sit at car-body half widths, but the gap's own edges, nearer in, are stronger.
+    inside_edges = np.zeros(len(pts), np.float32)
+    base = 6 * len(widths)
+    for k in range(len(inner_m)):
+        ga, gb = g_all[base + 2 * k], g_all[base + 2 * k + 1]
+        val = np.where(ga * gb > 0, np.minimum(np.abs(ga), np.abs(gb)), 0.0)
+        np.maximum(inside_edges, val, out=inside_edges)
+    ratio = np.minimum(strip / np.maximum(inside_edges, 1e-6), 1.0)
+    return rail, strip * ratio**2
 
 
 def _bilinear(stacked: np.ndarray, rc: np.ndarray) -> np.ndarray:
@@ -622,7 +661,14 @@ class _Tracer:
         nrm = np.array([-d[1], d[0]])
         k = len(pts)
         rail, strip = _evidence(
-            self.maps, pts, np.broadcast_to(nrm, (k, 2)), np.broadcast_to(d, (k, 2)), self.res
+            self.maps,
+            pts,
+            np.broadcast_to(nrm, (k, 2)),
+            np.broadcast_to(d, (k, 2)),
+            self.res,
+            # Step by step, the inner-edge test would let the diverging bed at a switch
+            # pull a through line sideways; seeds and the parallel check use it.
+            inner=False,
         )
         r, s = rail / self.rail_lo, strip / self.strip_lo
         return r + s, r, s
@@ -811,10 +857,12 @@ def extract_tracks(
        dates) and the gradient of the image (or of the stack's median).
     2. Seeds: *rail pairs* -- both rails as sharp maxima exactly one half gauge either
        side, so a fence and its shadow 1 m apart do not pass -- and, in a single image,
-       *strips* of car-body or bed width with sharp parallel edges; averaged over 4 m
+       *strips* of car-body or bed width with sharp parallel edges and no stronger edge
+       pair within 1 m of their centre (not the gap between two beds); averaged over 4 m
        along the local direction, thinned across it, above a threshold in noise units
        that is at least a share of the strongest responses (one snowy date with strong
-       rails does not raise it for the rest).
+       rails does not raise it for the rest). Then, repeatedly, seeds at the trace
+       threshold 0.85 ``spacing_m`` to 6.5 m beside an already traced track.
     3. Tracing from the strongest free seed in both directions in 1 m steps, each step
        searching +/-0.5 m across (+/-1 m while bridging) for the best evidence, the
        direction from a quadratic fitted over the last 12 m and turned no sharper than a
@@ -823,7 +871,8 @@ def extract_tracks(
        smoothed (local weighted quadratic, rail-pair points weighing most), cut where a
        locally stronger line runs parallel closer than 0.85 ``spacing_m``
        (:func:`_resolve_parallels`), cut where they run on an already traced line,
-       snapped onto another line near their ends (turnouts) and joined when collinear.
+       joined when collinear (ends compared 4 m inside, within 6 degrees and 0.8 m
+       across) and snapped onto another line near their ends (turnouts).
     """
     if not images:
         return []
@@ -863,6 +912,41 @@ def extract_tracks(
         max_gap_m=max_gap_m,
     )
     paths: list[tuple[np.ndarray, np.ndarray]] = []
+    _trace_seeds(seeds, tracer, maps, sub_px, paths)
+    # Parallel tracks: one track spacing beside a traced track, the trace threshold is
+    # enough to seed (rails on pixel edges respond at half strength, dirt hides them).
+    weak = np.argwhere(peak & inside & (seed_map >= _TRACE_Z / _SEED_Z))
+    weak = weak[np.argsort(-seed_map[weak[:, 0], weak[:, 1]], kind="stable")]
+    _trace_neighbours(
+        weak,
+        tracer,
+        maps,
+        sub_px,
+        paths,
+        near_px=_CONFLICT_SHARE * spacing_m / res,
+        far_px=_NEIGHBOUR_FAR_M / res,
+        min_length_m=min_length_m,
+    )
+    lines = _finish(
+        paths,
+        grid,
+        aoi,
+        tracer,
+        min_length_m=min_length_m,
+        max_gap_m=max_gap_m,
+        spacing_m=spacing_m,
+    )
+    return _order(_drop_duplicates(lines, spacing_m))
+
+
+def _trace_seeds(
+    seeds: np.ndarray,
+    tracer: _Tracer,
+    maps: RailMaps,
+    sub_px: np.ndarray,
+    paths: list[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Trace from every seed not yet on a path (strongest first), appending to ``paths``."""
     for r0, c0 in seeds:
         if tracer.owner[r0, c0] >= 0:
             continue
@@ -877,16 +961,43 @@ def extract_tracks(
         # Mark the seed's neighbourhood even for rejected traces, so the loop ends.
         tracer.claim(path if len(path) > 1 else seed[None], me)
         paths.append((path, kinds))
-    lines = _finish(
-        paths,
-        grid,
-        aoi,
-        tracer,
-        min_length_m=min_length_m,
-        max_gap_m=max_gap_m,
-        spacing_m=spacing_m,
-    )
-    return _order(_drop_duplicates(lines, spacing_m))
+
+
+def _trace_neighbours(
+    seeds: np.ndarray,
+    tracer: _Tracer,
+    maps: RailMaps,
+    sub_px: np.ndarray,
+    paths: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    near_px: float,
+    far_px: float,
+    min_length_m: float,
+) -> None:
+    """Trace weak seeds lying one track spacing beside a traced track, until none is left.
+
+    Only seeds ``near_px`` to ``far_px`` from a path with at least ``min_length_m`` of
+    evidence are used; every new track opens the band beside it in turn, so a yard of
+    parallel tracks is followed across from its strongest track.
+    """
+    shape = maps.observed.shape
+    done = 0
+    for _ in range(100):
+        track_px = np.zeros(shape, bool)
+        for path, kinds in paths:
+            if len(path) > 1 and float((kinds > 0).sum()) * _STEP_M >= min_length_m:
+                dense = _densify(path, 0.5)
+                rr = np.clip(np.round(dense[:, 0]).astype(int), 0, shape[0] - 1)
+                cc = np.clip(np.round(dense[:, 1]).astype(int), 0, shape[1] - 1)
+                track_px[rr, cc] = True
+        n_tracks = int(track_px.sum())
+        if n_tracks == 0 or n_tracks == done:
+            return
+        done = n_tracks
+        dist = ndi.distance_transform_edt(~track_px)
+        band = (dist >= near_px) & (dist <= far_px)
+        r, c = seeds[:, 0], seeds[:, 1]
+        _trace_seeds(seeds[band[r, c] & (tracer.owner[r, c] < 0)], tracer, maps, sub_px, paths)
 
 
 def _finish(
@@ -1054,11 +1165,14 @@ def _resolve_parallels(
     return out
 
 
-def _end(line: LineString, at_start: bool, span_m: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
-    """End point and outward unit direction of a line."""
+def _end(
+    line: LineString, at_start: bool, span_m: float = 8.0, trim_m: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """End point and outward unit direction of a line (``trim_m`` inside its end)."""
     n = line.length
-    a = line.interpolate(0.0 if at_start else n)
-    b = line.interpolate(min(span_m, n) if at_start else max(0.0, n - span_m))
+    t = min(trim_m, 0.25 * n)
+    a = line.interpolate(t if at_start else n - t)
+    b = line.interpolate(min(t + span_m, n) if at_start else max(0.0, n - t - span_m))
     p = np.array([a.x, a.y])
     d = p - np.array([b.x, b.y])
     return p, d / (np.hypot(*d) or 1.0)
@@ -1075,8 +1189,15 @@ def _join_collinear(
     items = list(lines)
     if len(items) < 2:
         return items
-    cos_max = math.cos(math.radians(4))
-    ends = [[_end(ln, True), _end(ln, False)] for _, ln in items]
+    trim = _JOIN_TRIM_M
+    span = _JOIN_SPAN_M
+    cos_max = math.cos(math.radians(_JOIN_MAX_DEG))
+    lat0 = _JOIN_LATERAL_M
+
+    def ends_of(ln: LineString) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [_end(ln, True, span, trim), _end(ln, False, span, trim)]
+
+    ends = [ends_of(ln) for _, ln in items]
     while len(items) > 1:
         n = len(items)
         # End k = 2 * item + (0 start, 1 end); pairs (k, m) of different items, k's item first.
@@ -1091,7 +1212,7 @@ def _join_collinear(
         cross_b = np.abs(dirs[None, :, 0] * v[..., 1] - dirs[None, :, 1] * v[..., 0])
         lat = np.maximum(cross_a, cross_b)
         ok = (owner[:, None] < owner[None, :]) & (dist <= max_gap_m) & (facing >= cos_max)
-        ok &= (dist == 0) | ((ahead > 0) & (lat <= 0.6 + 0.01 * dist))
+        ok &= (dist == 0) | ((ahead > 0) & (lat <= lat0 + 0.01 * dist))
         if not ok.any():
             return items
         # The nearest pair; ties go to the first in (item, item, end, end) order.
@@ -1101,12 +1222,17 @@ def _join_collinear(
         i, j = int(owner[k]), int(owner[m])
         sa, sb = k % 2 == 0, m % 2 == 0
         (wa, a), (wb, b) = items[i], items[j]
+        # Drop the hooked last metres: the joint runs between the trimmed ends.
+        ta = min(trim, 0.25 * a.length)
+        tb = min(trim, 0.25 * b.length)
+        a = substring(a, ta, a.length) if sa else substring(a, 0.0, a.length - ta)
+        b = substring(b, tb, b.length) if sb else substring(b, 0.0, b.length - tb)
         ca = list(a.coords)[::-1] if sa else list(a.coords)  # ends at the joined end
         cb = list(b.coords) if sb else list(b.coords)[::-1]  # starts at the joined end
         joined = LineString(ca + cb)
         keep = [k2 for k2 in range(n) if k2 not in (i, j)]
         items = [items[k2] for k2 in keep] + [(wa + wb, joined)]
-        ends = [ends[k2] for k2 in keep] + [[_end(joined, True), _end(joined, False)]]
+        ends = [ends[k2] for k2 in keep] + [ends_of(joined)]
     return items
 
 
