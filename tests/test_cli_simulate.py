@@ -47,21 +47,27 @@ def test_simulate_writes_scenes_and_truth(tmp_path):
     assert all(aoi.buffer(1e-6).contains(shape(f["geometry"])) for f in tracks)
 
 
-def test_simulate_gsd_option_and_seed_repeatability(tmp_path):
+def _simulate_twice(tmp_path, length_m, args, extra_b=()):
+    """Two runs of ``railwatch simulate`` on a tiny site into tmp_path/a and tmp_path/b."""
     runner = CliRunner()
     site = tmp_path / "tiny.yaml"
-    write_site(site, 100.0, 24.0)
-    args = ["--dates", "2", "--gsd", "1.0", "--seed", "9", "--site", str(site)]
+    write_site(site, length_m, 24.0)
+    args = [*args, "--gsd", "1.0", "--seed", "9", "--site", str(site)]
     r1 = runner.invoke(cli, ["simulate", str(tmp_path / "a"), *args])
-    r2 = runner.invoke(cli, ["simulate", str(tmp_path / "b"), *args])
-    assert r1.exit_code == 0 and r2.exit_code == 0
-    for tif in sorted((tmp_path / "a").glob("*.tif")):
+    r2 = runner.invoke(cli, ["simulate", str(tmp_path / "b"), *args, *extra_b])
+    assert r1.exit_code == 0 and r2.exit_code == 0, r2.output
+    return tmp_path / "a", tmp_path / "b"
+
+
+def test_simulate_gsd_option_and_seed_repeatability(tmp_path):
+    a, b = _simulate_twice(tmp_path, 100.0, ["--dates", "2"])
+    for tif in sorted(a.glob("*.tif")):
         with rasterio.open(tif) as src:
             if src.crs.to_epsg() == 32652:
                 assert src.res == (1.0, 1.0)
-            a = src.read()
-        with rasterio.open(tmp_path / "b" / tif.name) as src:
-            assert np.array_equal(a, src.read())
+            data = src.read()
+        with rasterio.open(b / tif.name) as src:
+            assert np.array_equal(data, src.read())
 
 
 def test_simulate_rejects_bad_site(tmp_path):
@@ -78,17 +84,9 @@ def test_simulate_rejects_bad_site(tmp_path):
 
 
 def test_simulate_catenary_flag_changes_images_not_truth(tmp_path):
-    runner = CliRunner()
-    site = tmp_path / "tiny.yaml"
-    write_site(site, 260.0, 24.0)
-    args = ["--dates", "1", "--gsd", "1.0", "--seed", "9", "--site", str(site)]
-    r1 = runner.invoke(cli, ["simulate", str(tmp_path / "a"), *args])
-    r2 = runner.invoke(cli, ["simulate", str(tmp_path / "b"), *args, "--catenary"])
-    assert r1.exit_code == 0 and r2.exit_code == 0, r2.output
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert (a / "truth" / "cars.geojson").read_bytes() == (
-        b / "truth" / "cars.geojson"
-    ).read_bytes()
+    a, b = _simulate_twice(tmp_path, 260.0, ["--dates", "1"], extra_b=["--catenary"])
+    truth = [(d / "truth" / "cars.geojson").read_bytes() for d in (a, b)]
+    assert truth[0] == truth[1]
     tif = sorted(a.glob("*.tif"))[0]
     with rasterio.open(tif) as sa, rasterio.open(b / tif.name) as sb:
         assert not np.array_equal(sa.read(), sb.read())
