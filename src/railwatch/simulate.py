@@ -117,7 +117,9 @@ _STEEL = [0.21, 0.21, 0.22, 0.23]
 PORTAL_SPACING_M = 60.0
 """Along-track distance between catenary portals (two masts and a beam across the tracks)."""
 MAST_HEIGHT_M = 10.0
+"""Height of a catenary mast."""
 BEAM_HEIGHT_M = 9.0
+"""Height of a portal beam above the rails."""
 _ASPHALT = [0.14, 0.14, 0.15, 0.16]
 _ROOFS = [
     [0.46, 0.47, 0.49, 0.44],
@@ -1281,8 +1283,11 @@ def _overhead_shadows(
     for poly, height, elevated in items:
         d = height / tan_el
         moved = affinity.translate(poly, dx * d, dy * d)
-        out.append(moved if elevated else MultiPoint(
-            list(poly.exterior.coords) + list(moved.exterior.coords)).convex_hull)  # fmt: skip
+        if elevated:
+            out.append(moved)
+        else:  # from the foot to the shadow of the top
+            pts = list(poly.exterior.coords) + list(moved.exterior.coords)
+            out.append(MultiPoint(pts).convex_hull)
     return out
 
 
