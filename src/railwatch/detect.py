@@ -457,10 +457,7 @@ def station_evidence(
     raw: list[np.ndarray] = []
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     gains = _illumination(observations)
-    n_seen = sum(int(o.observed.sum()) for o in observations)
-    snowy = sum(int((o.observed & o.snow).sum()) for o in observations) > ILLUM_MAX_SNOW * max(
-        n_seen, 1
-    )
+    snowy = _snowy(observations)
     for o, (dark, gain) in zip(observations, gains, strict=True):
         v = np.nan_to_num(o.values, nan=0.0)
         v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
@@ -547,9 +544,7 @@ def station_evidence(
             m,
             members,
             tmpl,
-            observations,
-            sizes,
-            background,
+            (own_ncc, own_ok),
             haze=haze,
             dark=gains[0][0] / noise if gains else None,
             # Snow on the shoulders changes their contrast to the bed, shadow or not.
@@ -701,6 +696,13 @@ def _cast_shadow_evidence(
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
 
 
+def _snowy(observations: Sequence[TrackObservation]) -> bool:
+    """Snow on more than :data:`ILLUM_MAX_SNOW` of the observed track."""
+    seen = sum(int(o.observed.sum()) for o in observations)
+    snow = sum(int((o.observed & o.snow).sum()) for o in observations)
+    return snow > ILLUM_MAX_SNOW * max(seen, 1)
+
+
 def _illumination(
     observations: Sequence[TrackObservation],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -743,10 +745,8 @@ def _illumination(
             samples.append(o.values[:, :, idx].reshape(nb, -1))
     unit = [(np.zeros(nb), np.ones((nb, o.values.shape[2]))) for o in observations]
     p = np.concatenate(pts)
-    seen = sum(int(o.observed.sum()) for o in observations)
-    snowy = sum(int((o.observed & o.snow).sum()) for o in observations)
     # With snow about, the ground's brightness maps the snow, not the light.
-    if p.shape[0] < 20 or snowy > ILLUM_MAX_SNOW * max(seen, 1):
+    if p.shape[0] < 20 or _snowy(observations):
         return unit
     ref = np.concatenate(lvl, axis=1)  # (b, R)
     own = np.concatenate(owner)
@@ -892,20 +892,31 @@ def _contrast_evidence(
     lit = np.where(g[0] >= g[1], 0, 1)
     q_lit = np.where(lit[None] == 0, q[0], q[1])
     nb = q_lit.shape[0]
-    pts = q_lit[:, seen]
-    radius = 0.08 * math.sqrt(nb)
-    modes = _colour_modes(pts, np.ones(pts.shape[1], bool), radius)
+    usual = _usual_contrast(q_lit[:, seen])
+    if usual is None:
+        return np.full(seen.shape, Z_THRESHOLD - 1.0)
+    m, spread = usual
+    d = np.linalg.norm((q_lit - m[:, None]) / spread[:, None], axis=0)
+    return Z_THRESHOLD + np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+
+
+def _usual_contrast(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The scene's usual bed-to-shoulder contrast among log ratios ``pts`` (b, N).
+
+    The mode nearest zero of those holding at least 5 % of the stations, and the spread
+    (per band) of its members; None when no mode is that common.
+    """
+    radius = 0.08 * math.sqrt(pts.shape[0])
     good = []
-    for m in modes:
+    for m in _colour_modes(pts, np.ones(pts.shape[1], bool), radius):
         members = np.linalg.norm(pts - m[:, None], axis=0) <= radius
         if members.sum() >= 0.05 * pts.shape[1]:
             good.append((float(np.linalg.norm(m)), m, members))
     if not good:
-        return np.full(seen.shape, Z_THRESHOLD - 1.0)
+        return None
     _, m, members = min(good, key=lambda t: t[0])
     spread = np.maximum(0.02, 1.4826 * np.median(np.abs(pts[:, members] - m[:, None]), axis=1))
-    d = np.linalg.norm((q_lit - m[:, None]) / spread[:, None], axis=0)
-    return Z_THRESHOLD + np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+    return m, spread
 
 
 def _contrast_sides(
@@ -920,17 +931,10 @@ def _contrast_sides(
     """
     q = [_log_ratio(halves[i], ground[i]) for i in (0, 1)]
     nb = q[0].shape[0]
-    pts = np.concatenate([q[0][:, seen], q[1][:, seen]], axis=1)
-    radius = 0.08 * math.sqrt(nb)
-    good = []
-    for m in _colour_modes(pts, np.ones(pts.shape[1], bool), radius):
-        members = np.linalg.norm(pts - m[:, None], axis=0) <= radius
-        if members.sum() >= 0.05 * pts.shape[1]:
-            good.append((float(np.linalg.norm(m)), m, members))
-    if not good:
+    usual = _usual_contrast(np.concatenate([q[0][:, seen], q[1][:, seen]], axis=1))
+    if usual is None:
         return np.zeros(seen.shape)
-    _, m, members = min(good, key=lambda t: t[0])
-    spread = np.maximum(0.02, 1.4826 * np.median(np.abs(pts[:, members] - m[:, None]), axis=1))
+    m, spread = usual
     d = np.min([np.linalg.norm((qi - m[:, None]) / spread[:, None], axis=0) for qi in q], axis=0)
     return np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
 
@@ -942,9 +946,7 @@ def _explain_empty(
     m: np.ndarray,
     members: np.ndarray,
     tmpl: np.ndarray,
-    observations: Sequence[TrackObservation],
-    sizes: Sequence[int],
-    background: Background | None,
+    own: tuple[np.ndarray, np.ndarray],
     *,
     haze: np.ndarray | None = None,
     dark: np.ndarray | None = None,
@@ -954,11 +956,15 @@ def _explain_empty(
 
     Three ways empty track can look: lit (either half of the bed has the empty colour),
     shaded (a darker copy of it) and hazy (a mix of it with the colour of haze or thin
-    cloud, ``haze``); the last two only where the rails still show.
+    cloud, ``haze``); the last two only where the rails still show. ``own`` is each
+    station's correlation with its own empty profile over time and where it is known
+    (:func:`_background_ncc`): turnouts, crossings and odd ballast look unlike the
+    scene's typical empty track but like themselves on other dates, so it replaces the
+    scene's correlation where higher.
     """
+    own_ncc, known = own
     ncc = tmpl @ shapes
-    if background is not None:
-        ncc = _with_background(ncc, shapes, observations, sizes, background)
+    ncc = np.where(known, np.maximum(ncc, own_ncc), ncc)
     # Ballast is not uniform (dirt, oil, weeds): distances are in units of the spread
     # of the mode's own stations, never below the pixel noise.
     spread = np.maximum(1.0, 1.4826 * np.median(np.abs(std[:, members] - m[:, None]), axis=1))
@@ -1026,22 +1032,6 @@ def _background_ncc(
             ncc[i0 : i0 + n] = (np.nan_to_num(shp) * shapes[:, i0 : i0 + n]).sum(axis=0)
         i0 += n
     return ncc, known
-
-
-def _with_background(
-    ncc: np.ndarray,
-    shapes: np.ndarray,
-    observations: Sequence[TrackObservation],
-    sizes: Sequence[int],
-    background: Background,
-) -> np.ndarray:
-    """Raise the correlation where a station matches its own empty appearance over time.
-
-    Turnouts, crossings and odd ballast look unlike the scene's typical empty track but
-    like themselves on other dates.
-    """
-    own, known = _background_ncc(shapes, observations, sizes, background)
-    return np.where(known, np.maximum(ncc, own), ncc)
 
 
 # --------------------------------------------------------------------------- segmentation
@@ -1394,12 +1384,6 @@ def _ambiguous_length_m(ev: StationEvidence, step_m: float, static: np.ndarray |
     return float(amb.sum()) * step_m
 
 
-def _mean_length_m(priors: VehiclePriors) -> float:
-    """Mean of the prior vehicle lengths (the length of track one vehicle takes)."""
-    lengths = list(priors.lengths_m.values())
-    return max(float(np.mean(lengths)) if lengths else priors.max_length_m, 1.0)
-
-
 def widen_interval(
     railcars: int,
     low: int,
@@ -1562,7 +1546,7 @@ def analyse_scene(
         high,
         quality,
         vehicles=vehicles,
-        ambiguous=unclear_m / _mean_length_m(site.vehicles),
+        ambiguous=unclear_m / site.vehicles.mean_length_m,
     )
     by_type = {t: sum(1 for v in counted if v.type == t) for t in VEHICLE_TYPES}
     logger.debug("%d vehicles (%d counted), status %s", len(vehicles), railcars, quality.status)

@@ -1232,17 +1232,8 @@ def _ground(st: _Static, plan: AcquisitionPlan, layout: YardLayout, sun: tuple[f
 def _shadow_polygons(
     layout: YardLayout, vehicles: list[Vehicle], sun: tuple[float, float]
 ) -> list[BaseGeometry]:
-    az, el = sun
-    tan_el = math.tan(math.radians(max(el, 5.0)))
-    dx, dy = -math.sin(math.radians(az)), -math.cos(math.radians(az))
-    out = []
     items = [(v.polygon, v.height_m) for v in vehicles] + list(layout.buildings)
-    for poly, height in items:
-        d = height / tan_el
-        pts = list(poly.exterior.coords)
-        moved = [(x + dx * d, y + dy * d) for x, y in pts]
-        out.append(MultiPoint(pts + moved).convex_hull)
-    return out
+    return _shadows([(poly, height, False) for poly, height in items], sun)
 
 
 def catenary(layout: YardLayout) -> list[tuple[Polygon, float, bool]]:
@@ -1273,9 +1264,10 @@ def catenary(layout: YardLayout) -> list[tuple[Polygon, float, bool]]:
     return out
 
 
-def _overhead_shadows(
+def _shadows(
     items: list[tuple[Polygon, float, bool]], sun: tuple[float, float]
 ) -> list[BaseGeometry]:
+    """Shadows on the ground of (footprint, height m, elevated) objects in sunlight ``sun``."""
     az, el = sun
     tan_el = math.tan(math.radians(max(el, 5.0)))
     dx, dy = -math.sin(math.radians(az)), -math.cos(math.radians(az))
@@ -1848,7 +1840,7 @@ def _one_acquisition(
     if overhead:
         # Above everything: the portals' shadows fall on ground and vehicles alike, but
         # do not darken what a vehicle's own shadow already hides from the sun.
-        shade = canvas.rasterize(_overhead_shadows(overhead, sun))
+        shade = canvas.rasterize(_shadows(overhead, sun))
         bodies = canvas.rasterize([v.polygon for v in vehicles])
         shade &= bodies | ~shadows
         scene = np.where(shade[None], scene * tint[:, None, None], scene)
