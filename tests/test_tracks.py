@@ -166,7 +166,7 @@ def test_strip_evidence_is_on_the_beds_not_in_the_gaps_between_them():
         n = len(pts)
         normal = np.tile([1.0, 0.0], (n, 1))
         along = np.tile([0.0, 1.0], (n, 1))
-        return float(np.median(_evidence(maps, pts, normal, along, res)[1]))
+        return float(np.median(_evidence(maps.stacked, pts, normal, along, res)[1]))
 
     beds = [strip_at(c) for c in centres[1:-1]]
     gaps = [strip_at(c + 2.65) for c in centres[:-1]]

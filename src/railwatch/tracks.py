@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -346,6 +347,16 @@ _SEED_REL = 0.2
 _STACK_SEED_REL = 0.4
 """The same in a stack, whose maximum over dates lifts the noise as well."""
 
+# Per-pixel evidence runs in about this many pieces (a process pool's tasks), each of at
+# least / at most this many pixels.
+_PIECES = 16
+_MIN_PIECE_PX = 4_000
+_MAX_PIECE_PX = 100_000
+
+Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]], dict[str, Any]], list[Any]]
+"""``mapper(func, args, shared)`` returns ``[func(*a, **shared) for a in args]``, in order,
+however it runs them (serially, on a process pool, on a cluster)."""
+
 
 def _filled(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
@@ -487,7 +498,7 @@ def _shifted(arr: np.ndarray, dr: np.ndarray, dc: np.ndarray) -> np.ndarray:
 
 
 def _evidence(
-    maps: RailMaps,
+    stacked: np.ndarray,
     pts: np.ndarray,
     normal: np.ndarray,
     along: np.ndarray,
@@ -496,6 +507,8 @@ def _evidence(
     inner: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rail-pair and strip evidence at points (k, 2) with unit normals and directions (k, 2).
+
+    ``stacked`` is :attr:`RailMaps.stacked`.
 
     Returns
     -------
@@ -527,7 +540,7 @@ def _evidence(
     offs = np.concatenate([rail_offs, strip_offs])
     # (offsets, k, taps, 2) sample points; all four maps at once, averaged over the taps.
     q = p[None] + offs[:, None, None, None] * normal[None, :, None, :]
-    v = _bilinear(maps.stacked, q).mean(axis=2)  # (offsets, k, 4)
+    v = _bilinear(stacked, q).mean(axis=2)  # (offsets, k, 4)
     nr = len(rail_offs)
     rail = np.zeros(len(pts), np.float32)
     for ch in (0, 1):
@@ -585,39 +598,53 @@ def _bilinear(stacked: np.ndarray, rc: np.ndarray) -> np.ndarray:
 
 
 def _dense_evidence(
-    maps: RailMaps, inside: np.ndarray, res: float
+    maps: RailMaps, inside: np.ndarray, res: float, mapper: Mapper | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_evidence` at every pixel inside, across the local direction.
+    """:func:`_evidence` at every pixel inside, in pieces run by ``mapper``."""
+    rc = np.argwhere(inside)
+    theta = maps.theta[inside]
+    size = int(np.clip(math.ceil(len(rc) / _PIECES), _MIN_PIECE_PX, _MAX_PIECE_PX))
+    pieces = [(rc[a : a + size], theta[a : a + size], res) for a in range(0, len(rc), size)]
+    run = mapper if mapper is not None else _serial
+    done = run(_evidence_piece, pieces, {"stacked": maps.stacked})
+    sel = tuple(rc.T)
+    out = []
+    for k in range(3):
+        arr = np.zeros(inside.shape, np.float32)
+        arr[sel] = np.concatenate([piece[k] for piece in done]) if done else []
+        out.append(arr)
+    return out[0], out[1], out[2]
+
+
+def _serial(
+    func: Callable[..., Any], args: list[tuple[Any, ...]], shared: dict[str, Any]
+) -> list[Any]:
+    return [func(*a, **shared) for a in args]
+
+
+def _evidence_piece(
+    rc: np.ndarray, theta: np.ndarray, res: float, *, stacked: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rail and strip evidence at pixels ``rc`` (k, 2) across their directions ``theta``.
 
     Each pixel is tried a quarter pixel either side across the line (the rail test needs
     the centre to within a third of a pixel); the better try is kept, and its offset
     (pixels along the normal) is returned so that seeds start on it.
     """
-    rc = np.argwhere(inside).astype(np.float64)
-    th = maps.theta[inside].astype(np.float64)
+    rc = rc.astype(np.float64)
+    th = theta.astype(np.float64)
     along = np.column_stack([np.cos(th), np.sin(th)])
     normal = np.column_stack([-along[:, 1], along[:, 0]])
-    rail = np.zeros(inside.shape, np.float32)
-    strip = np.zeros(inside.shape, np.float32)
-    offset = np.zeros(inside.shape, np.float32)
-    chunk = 100_000
-    for a in range(0, len(rc), chunk):
-        sl = slice(a, a + chunk)
-        best = None
-        for off in (-0.25, 0.25):
-            r, s = _evidence(maps, rc[sl] + off * normal[sl], normal[sl], along[sl], res)
-            if best is None:
-                best = (r, s, np.full(len(r), off))
-                continue
-            better = r + s > best[0] + best[1]
-            best = (
-                np.maximum(best[0], r),
-                np.maximum(best[1], s),
-                np.where(better, off, best[2]),
-            )
-        sel = tuple(rc[sl].astype(int).T)
-        rail[sel], strip[sel], offset[sel] = best
-    return rail, strip, offset
+    best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    for off in (-0.25, 0.25):
+        r, s = _evidence(stacked, rc + off * normal, normal, along, res)
+        if best is None:
+            best = (r, s, np.full(len(r), off))
+            continue
+        better = r + s > best[0] + best[1]
+        best = (np.maximum(best[0], r), np.maximum(best[1], s), np.where(better, off, best[2]))
+    assert best is not None
+    return best
 
 
 def _along_mean(arr: np.ndarray, theta: np.ndarray, length_px: float, taps: int) -> np.ndarray:
@@ -661,7 +688,7 @@ class _Tracer:
         nrm = np.array([-d[1], d[0]])
         k = len(pts)
         rail, strip = _evidence(
-            self.maps,
+            self.maps.stacked,
             pts,
             np.broadcast_to(nrm, (k, 2)),
             np.broadcast_to(d, (k, 2)),
@@ -823,6 +850,7 @@ def extract_tracks(
     spacing_m: float = 4.5,
     min_length_m: float = 20.0,
     max_gap_m: float = 60.0,
+    mapper: Mapper | None = None,
 ) -> list[Track]:
     """Track centre lines from one or more co-registered gray images.
 
@@ -844,6 +872,10 @@ def extract_tracks(
         Longest stretch without rail or car-body evidence a line is continued across
         (e.g. under a train in a single image); collinear pieces up to twice this apart
         are joined.
+    mapper : callable, optional
+        Runs the per-pixel evidence (most of the work) in pieces: ``mapper(func, args,
+        shared)`` must return ``[func(*a, **shared) for a in args]`` in order, e.g. on a
+        process pool. Default: one after another here. The result does not depend on it.
 
     Returns
     -------
@@ -881,7 +913,7 @@ def extract_tracks(
     inside = grid.rasterize(aoi.buffer(2 * res)) & maps.observed
     if not inside.any():
         return []
-    rail, strip, sub_px = _dense_evidence(maps, inside, res)
+    rail, strip, sub_px = _dense_evidence(maps, inside, res, mapper)
     along_px = 4.0 / res
     rail = _along_mean(rail, maps.theta, along_px, 5)
     strip = _along_mean(strip, maps.theta, along_px, 5)
@@ -1097,7 +1129,7 @@ def _profile(
             # The rails must be the strongest thin lines within the track's own band.
             ratio = np.minimum(rails / np.maximum(rivals, 1e-6), 1.0)
             np.maximum(best, rails / tracer.rail_lo * ratio**2, out=best)
-    rail, strip = _evidence(tracer.maps, pts, normal, along, tracer.res)
+    rail, strip = _evidence(tracer.maps.stacked, pts, normal, along, tracer.res)
     strip_q = ndi.uniform_filter1d(np.minimum(strip / tracer.strip_lo, _PROFILE_CAP), win)
     return xy, d, np.minimum(best, _PROFILE_CAP) + strip_q
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from railwatch.cli.options import NothingProcessed, imagery_arg, resolution_opt
+from railwatch.cli.options import NothingProcessed, imagery_arg, resolution_opt, workers_opt
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +37,27 @@ logger = logging.getLogger(__name__)
     show_default=True,
     help="Minimum centre-to-centre distance of parallel tracks, metres.",
 )
+@workers_opt
 def command(
     imagery: tuple[Path, ...],
     aoi: Path,
     output: Path,
     resolution_m: float | None,
     spacing_m: float,
+    workers: int,
 ) -> None:
     """Extract track centre lines from one or more images of a yard.
 
     Every acquisition is read onto one metric grid around the AOI, aligned to the
     stack's reference, and the rails are traced on the whole stack (a single image
-    works too). Prints the number of tracks on stderr.
+    works too). ``--workers`` runs the per-pixel line evidence, most of the work, on a
+    local process pool; the lines do not depend on it. Prints the number of tracks on
+    stderr.
     """
     from railwatch.align import apply_shift, build_reference, estimate_shift
     from railwatch.imagery import discover, finest_gsd, group_acquisitions, read_acquisition
     from railwatch.outputs import write_text
+    from railwatch.pipeline import Executor
     from railwatch.site import WGS84, aoi_in_grid, make_grid, site_from_aoi, to_crs
     from railwatch.tracks import extract_tracks
 
@@ -82,7 +87,15 @@ def command(
         grays = [g for g, _ in aligned]
         valids = [v for _, v in aligned]
     aoi_grid = aoi_in_grid(site, grid)
-    tracks = extract_tracks(grays, valids, grid, aoi_grid, spacing_m=spacing_m)
+    with Executor(workers=workers) as executor:
+        tracks = extract_tracks(
+            grays,
+            valids,
+            grid,
+            aoi_grid,
+            spacing_m=spacing_m,
+            mapper=lambda func, args, shared: executor.map(func, args, shared=shared),
+        )
     features = [
         {
             "type": "Feature",
