@@ -115,3 +115,25 @@ def test_stretch_within_a_mask_ignores_bright_surroundings():
     within[2:] = True
     out = stretch(img, percentiles=(0, 100), within=within)
     assert out[3, 3, 0] == 1.0 and out[2, 0, 0] == 0.0
+
+
+def test_labels_of_tracks_leaving_one_switch_do_not_cover_each_other():
+    from PIL import ImageDraw
+
+    from railwatch.quicklook import FONT_PX, _font, _label_positions
+
+    draw = ImageDraw.Draw(Image.new("RGBA", (400, 200)))
+    font = _font(FONT_PX)
+    # A ladder: three tracks from one switch, diverging at about 1:7.
+    labels = [([(10.0, 100.0), (390.0, 100.0 + k * 54.0)], f"T{k + 1}") for k in range(3)]
+    placed = _label_positions(draw, font, labels)
+    boxes = [draw.textbbox(at, text, font=font, anchor="ld", stroke_width=2) for at, text in placed]
+    assert placed[0][0] == (12.0, 98.0)  # the first stays at its line's start
+    for i in range(3):
+        for j in range(i):
+            a, b = boxes[i], boxes[j]
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    # Each label stays on its own line: 2 px right of and above a point on it.
+    for (x, y), (pts, _) in zip((at for at, _ in placed), labels, strict=True):
+        (x0, y0), (x1, y1) = pts
+        assert abs((y + 2) - (y0 + (x - 2 - x0) * (y1 - y0) / (x1 - x0))) < 1e-6

@@ -64,6 +64,8 @@ MIN_SIDE_PX = 900
 MAX_SIDE_PX = 3000
 """Images whose long side is longer are reduced (the PNG stays a few MB at most)."""
 FONT_PX = 14
+LABEL_STEPS_PX = (0.0, 25.0, 50.0, 75.0, 100.0, 125.0)
+"""Where along its line, from its start, a track label is tried until it covers no other."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,39 @@ def _to_out(geom: BaseGeometry, transform: Affine, scale: float, offset_y: int) 
 
 def _xy(coords: Any) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y, *_ in coords]
+
+
+def _label_positions(
+    draw: Any, font: Any, labels: list[tuple[list[tuple[float, float]], str]]
+) -> list[tuple[tuple[float, float], str]]:
+    """Where to write each line's label: near its start, moved along it past other labels."""
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for pts, text in labels:
+        for along_px in LABEL_STEPS_PX:
+            x, y = _point_along(pts, along_px)
+            at = (x + 2, y - 2)
+            box = draw.textbbox(at, text, font=font, anchor="ld", stroke_width=2)
+            if not any(_overlap(box, other) for other in placed):
+                break
+        placed.append(box)
+        out.append((at, text))
+    return out
+
+
+def _point_along(pts: list[tuple[float, float]], dist_px: float) -> tuple[float, float]:
+    """The point ``dist_px`` along a polyline from its start (its end if shorter)."""
+    for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
+        seg = math.hypot(x1 - x0, y1 - y0)
+        if dist_px <= seg:
+            f = dist_px / seg if seg > 0 else 0.0
+            return x0 + f * (x1 - x0), y0 + f * (y1 - y0)
+        dist_px -= seg
+    return pts[-1]
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _dashed(
@@ -347,13 +382,13 @@ def quicklook(
         if polys:
             legend.append(("AOI", "dash", AOI_COLOR))
 
-    labels: list[tuple[float, float, str]] = []
+    labels: list[tuple[list[tuple[float, float]], str]] = []
     for tid, line in tracks:
         pts = _xy(to_out(line).coords)
         if len(pts) < 2:
             continue
         draw.line(pts, fill=_rgb(TRACK_COLOR, 220), width=1)
-        labels.append((pts[0][0], pts[0][1], str(tid)))
+        labels.append((pts, str(tid)))
     if labels:
         legend.append(("track centre line", "line", TRACK_COLOR))
 
@@ -382,9 +417,10 @@ def quicklook(
     if any_low:
         legend.append((f"confidence < {low_confidence:g}", "dashbox", "#555555"))
 
-    # Track labels last, so vehicles do not hide them.
-    for x, y, text in labels:
-        draw.text((x + 2, y - 2), text, fill=_rgb(TRACK_COLOR), font=font, anchor="ld",
+    # Track labels last, so vehicles do not hide them; a label that would cover another
+    # (ladder tracks leaving one switch) moves along its own line.
+    for at, text in _label_positions(draw, font, labels):
+        draw.text(at, text, fill=_rgb(TRACK_COLOR), font=font, anchor="ld",
                   stroke_width=2, stroke_fill=(0, 0, 0, 255))  # fmt: skip
 
     # Scale bar, lower left.
