@@ -68,3 +68,19 @@ def test_tracks_without_usable_imagery_exits_3(tmp_path):
     assert r.exit_code == 3
     assert "20240610_yard.tif" in r.stderr
     assert not (tmp_path / "t.geojson").exists()
+
+
+def test_tracks_are_the_lines_count_extracts(tmp_path):
+    import pyogrio
+
+    img, aoi = _write(tmp_path, 3)
+    out = tmp_path / "tracks.geojson"
+    assert _run("tracks", img, "--aoi", aoi, "-o", out).exit_code == 0
+    r = _run("count", img, "--aoi", aoi, "--out", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    counted = pyogrio.read_dataframe(tmp_path / "run" / "railcars.gpkg", layer="tracks")
+    features = json.loads(out.read_text())["features"]
+    assert [f["properties"]["track_id"] for f in features] == counted["track_id"].tolist()
+    for f, line in zip(features, counted.geometry, strict=True):
+        mine = to_crs(LineString(f["geometry"]["coordinates"]), WGS84, counted.crs.to_string())
+        assert mine.hausdorff_distance(line) < 0.02  # GeoJSON keeps 7 decimals of a degree

@@ -503,12 +503,14 @@ def build_stack(
     max_pixels: int = MAX_WINDOW_PIXELS,
     progress: Progress | None = None,
     timer: StageTimes | None = None,
+    background: bool = True,
 ) -> tuple[StackProducts | None, dict[str, Scene], dict[str, Rejection]]:
     """Build the stack products from (a sample of) ``acqs``.
 
     Returns the products (None when no sampled acquisition covers the AOI), the scenes
     read on the way (reused by local runs), and rejections by acquisition id. ``timer``
-    collects the time of each step.
+    collects the time of each step. Without ``background`` the empty-track appearance is
+    not learned (``railwatch tracks`` needs only the lines).
     """
     timer = timer if timer is not None else StageTimes()
     aoi = aoi_in_grid(site, grid)
@@ -580,15 +582,15 @@ def build_stack(
             )
             del moved
     logger.info("%d track(s) %s", len(tracks), "from the site" if site_lines else "extracted")
-    background = None
-    if len(ordered) >= 3 and tracks:
+    empty_model = None
+    if background and len(ordered) >= 3 and tracks:
         with timer("stack_background"):
             samples = executor.map(
                 _background_task,
                 [(sc, _offset_m(sh, grid)) for sc, sh in zip(ordered, shifts, strict=True)],
                 shared={"grid": grid, "tracks": tuple(tracks)},
             )
-            background = combine_background(samples, tracks)
+            empty_model = combine_background(samples, tracks)
     products = StackProducts(
         grid=grid,
         aoi=aoi,
@@ -596,7 +598,7 @@ def build_stack(
         ref_valid=ref_valid,
         tracks=tuple(tracks),
         tracks_source="site" if site_lines else "extracted",
-        background=background,
+        background=empty_model,
         n_acquisitions=len(ordered),
         shifts={
             a_id: (float(sh[0]), float(sh[1]))

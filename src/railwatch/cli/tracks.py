@@ -48,20 +48,24 @@ def command(
 ) -> None:
     """Extract track centre lines from one or more images of a yard.
 
-    Every acquisition is read onto one metric grid around the AOI, aligned to the
-    stack's reference, and the rails are traced on the whole stack (a single image
-    works too). ``--workers`` runs the per-pixel line evidence, most of the work, on a
-    local process pool; the lines do not depend on it. Prints the number of tracks on
-    stderr.
+    Every acquisition (up to 48, spread over the archive) is read onto one metric grid
+    around the AOI and co-registered exactly as ``railwatch count`` does, and the rails
+    are traced on the whole stack (a single image works too): the lines are those
+    ``count`` extracts when the site has none. ``--workers`` runs the per-scene steps and
+    the per-pixel line evidence on a local process pool; the lines do not depend on it.
+    Prints the number of tracks on stderr.
     """
-    from railwatch.align import apply_shift, build_reference, estimate_shift
-    from railwatch.imagery import discover, finest_gsd, group_acquisitions, read_acquisition
+    import dataclasses
+
+    from railwatch.imagery import discover, finest_gsd, group_acquisitions
     from railwatch.outputs import write_text
-    from railwatch.pipeline import Executor
-    from railwatch.site import WGS84, aoi_in_grid, make_grid, site_from_aoi, to_crs
-    from railwatch.tracks import extract_tracks
+    from railwatch.pipeline import Executor, build_stack
+    from railwatch.site import WGS84, make_grid, site_from_aoi, to_crs
 
     site = site_from_aoi(aoi)
+    site = dataclasses.replace(
+        site, detection=dataclasses.replace(site.detection, track_spacing_m=spacing_m)
+    )
     files, rejected = discover(imagery)
     for r in rejected:
         click.echo(f"Warning: {r.path}: {r.reason}", err=True)
@@ -69,33 +73,13 @@ def command(
     if not acquisitions:
         raise NothingProcessed("no usable image among the inputs")
     grid = make_grid(site, resolution_m or finest_gsd(files))
-    grays, valids = [], []
-    for acq in acquisitions:
-        scene = read_acquisition(acq, grid)
-        if scene.valid.any():
-            grays.append(scene.gray())
-            valids.append(scene.valid)
-    if not grays:
-        raise NothingProcessed("no image covers the AOI")
-    if len(grays) > 1:
-        ref = build_reference(grays, valids)
-        max_px = int(round(20.0 / grid.resolution_m))
-        aligned = [
-            apply_shift(g, v, estimate_shift(ref, g, valid=v, max_shift_px=max_px))
-            for g, v in zip(grays, valids, strict=True)
-        ]
-        grays = [g for g, _ in aligned]
-        valids = [v for _, v in aligned]
-    aoi_grid = aoi_in_grid(site, grid)
     with Executor(workers=workers) as executor:
-        tracks = extract_tracks(
-            grays,
-            valids,
-            grid,
-            aoi_grid,
-            spacing_m=spacing_m,
-            mapper=lambda func, args, shared: executor.map(func, args, shared=shared),
-        )
+        products, _, unread = build_stack(acquisitions, site, grid, executor, background=False)
+    for r in unread.values():
+        click.echo(f"Warning: {r.path}: {r.reason}", err=True)
+    if products is None:
+        raise NothingProcessed("no image covers the AOI")
+    tracks = products.tracks
     features = [
         {
             "type": "Feature",
@@ -106,7 +90,8 @@ def command(
     ]
     doc = {"type": "FeatureCollection", "features": features}
     write_text(output, json.dumps(doc, indent=1) + "\n")
-    click.echo(f"{len(tracks)} tracks from {len(grays)} acquisition(s) -> {output}", err=True)
+    n = products.n_acquisitions
+    click.echo(f"{len(tracks)} tracks from {n} acquisition(s) -> {output}", err=True)
 
 
 def _rounded(geom: dict, digits: int = 7) -> dict:
