@@ -1,4 +1,5 @@
-"""Per-acquisition tasks on a real Dask cluster (scheduler and worker on 127.0.0.1)."""
+"""Per-acquisition tasks on a local process pool and on a real Dask cluster (scheduler and
+worker on 127.0.0.1) give the serial results."""
 
 import socket
 import subprocess
@@ -64,25 +65,40 @@ def cluster():
                 p.kill()
 
 
-@pytest.mark.dask
-def test_dask_cluster_gives_the_serial_results(tmp_path, cluster):
+def _serial_and(tmp_path, *extra):
+    """counts.csv and railcars.gpkg of a serial run and of a run with ``extra`` options,
+    on a five-date archive with an AOI only (tracks extracted on the executor too)."""
     img = tmp_path / "img"
     scene = _archive(img, [f"202403{d:02d}" for d in range(1, 6)])
     aoi = _aoi(tmp_path / "aoi.geojson", scene)
     runs = {}
-    for name, extra in (("serial", []), ("dask", ["--scheduler", cluster])):
+    for name, opts in (("serial", []), ("other", list(extra))):
         out = tmp_path / name
         r = CliRunner().invoke(
-            cli, ["count", str(img), "--aoi", str(aoi), "--out", str(out), *extra]
+            cli, ["count", str(img), "--aoi", str(aoi), "--out", str(out), *opts]
         )
         assert r.exit_code == 0, r.output
         runs[name] = out
-    a = pd.read_csv(runs["serial"] / "counts.csv")
-    b = pd.read_csv(runs["dask"] / "counts.csv")
+    return runs["serial"], runs["other"]
+
+
+def _assert_same_results(a_dir, b_dir):
+    a = pd.read_csv(a_dir / "counts.csv")
+    b = pd.read_csv(b_dir / "counts.csv")
     pd.testing.assert_frame_equal(a, b)
     assert a["railcars"].notna().all()
-    va = gpd.read_file(runs["serial"] / "railcars.gpkg", layer="railcars")
-    vb = gpd.read_file(runs["dask"] / "railcars.gpkg", layer="railcars")
-    assert len(va) == len(vb) > 0
-    assert va.drop(columns="geometry").equals(vb.drop(columns="geometry"))
-    assert va.geometry.geom_equals_exact(vb.geometry, 1e-6).all()
+    for layer in ("railcars", "tracks"):
+        va = gpd.read_file(a_dir / "railcars.gpkg", layer=layer)
+        vb = gpd.read_file(b_dir / "railcars.gpkg", layer=layer)
+        assert len(va) == len(vb) > 0
+        assert va.drop(columns="geometry").equals(vb.drop(columns="geometry"))
+        assert va.geometry.geom_equals_exact(vb.geometry, 1e-6).all()
+
+
+def test_local_pool_gives_the_serial_results(tmp_path):
+    _assert_same_results(*_serial_and(tmp_path, "--workers", "2"))
+
+
+@pytest.mark.dask
+def test_dask_cluster_gives_the_serial_results(tmp_path, cluster):
+    _assert_same_results(*_serial_and(tmp_path, "--scheduler", cluster))
