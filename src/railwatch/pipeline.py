@@ -554,7 +554,7 @@ def build_stack(
         site_lines = tracks_in_grid(site, grid)
         if site_lines:
             del moved
-            # The stack is centred on the mean georeferencing of its scenes; surveyed track
+            # The stack is centred on the median georeferencing of its scenes; surveyed track
             # lines are true positions. Register the stack to them, so every scene lands on
             # its tracks however biased the provider's georeferencing.
             template = align_mod.track_template(
