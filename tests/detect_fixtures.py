@@ -250,3 +250,9 @@ def darken(
     r0, r1 = h - int(round(y_m[1] / res)), h - int(round(y_m[0] / res))
     scene.data[:, r0:r1, c0:c1] *= factor
     return scene
+
+
+def display_encode(scene: FixtureScene, *, gamma: float = 1.6) -> FixtureScene:
+    """Encode the (linear) scene for display, as 8-bit RGB products are delivered."""
+    scene.data = (np.clip(scene.data, 0.0, 1.0) ** (1.0 / gamma)).astype(np.float32)
+    return scene

@@ -6,6 +6,7 @@ from detect_fixtures import (
     add_cloud,
     cut_nodata,
     darken,
+    display_encode,
     make_grid,
     render,
     straight_line,
@@ -200,6 +201,56 @@ def test_cars_in_cloud_shadow_are_counted(factor, haze):
     assert a.quality.status == "ok"
     assert a.railcars == 9
     assert a.railcars_low <= 9 <= a.railcars_high
+
+
+def test_tight_cars_under_cloud_shadow_and_haze_are_counted():
+    # A busy yard: five tracks 4.6 m apart, every one full of cars, the western two
+    # thirds under a cloud shadow, with haze, display-encoded like an 8-bit product. The
+    # shoulders between tight cars are covered by the next track's bodies and, once the
+    # light is corrected, a dark body is not a shadow: every car counts.
+    cols = ["rust", "blue", "green"]
+    cars = []
+    for t in range(5):
+        cars += train(t, 5 + 3 * t, [13.92] * 9, colours=[cols[(t + i) % 3] for i in range(9)])
+    g = make_grid(300, 100)
+    lines = [straight_line(g, 15.0 + 4.6 * t) for t in range(5)]
+    sc = render(g, lines, cars, seed=1)
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
+    display_encode(_cloud_shadow(sc, 110.0, factor=0.42, haze=0.1))
+    a = _analyse(sc, tracks, Site(name="test", aoi=sc.aoi))
+    assert a.quality.status == "ok"
+    assert a.railcars == 45
+    assert a.railcars_low <= 45 <= a.railcars_high
+
+
+def test_cloud_shade_weight_follows_the_correction():
+    from railwatch.detect import ILLUM_TOLERANCE, _cloud_shade_weight
+
+    gain = np.array([[1.0, ILLUM_TOLERANCE, 1.15, 2 * ILLUM_TOLERANCE - 1.0, 2.5]] * 3)
+    w = _cloud_shade_weight(gain)
+    assert w == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_covered_shoulder_only_under_a_corrected_cloud_shadow():
+    from railwatch.detect import CLOUD_SHADE_LLR, _covered_shoulder
+
+    n = 400
+    dark = np.full(3, 0.1)
+    gains = [(dark, np.ones((3, n)))]
+    lit_side = np.full((3, n), 0.5)
+    other = np.full((3, n), 0.3)
+    lit_side[:, 300:] = 0.2  # covered: (0.2 - 0.1) / (0.5 - 0.1) = 0.25 of the usual
+    lit_side[:, 200:300] = 0.44  # a little darker than usual ground: 0.85
+    ground = ([lit_side], [other])
+    empty = np.zeros(n, bool)
+    empty[:200] = True
+    under = np.zeros(n)
+    under[100:] = 1.0
+    pen = _covered_shoulder(ground, empty, gains, under)
+    assert np.all(pen[:300] == 0.0)  # usual shoulders, or in full light
+    assert np.all(pen[300:] == pytest.approx(CLOUD_SHADE_LLR))
+    # The same dark shoulders in full light: a neighbour's shadow, not a body.
+    assert np.all(_covered_shoulder(ground, empty, gains, np.zeros(n)) == 0.0)
 
 
 def test_illumination_undoes_a_cloud_shadow_only():

@@ -15,9 +15,12 @@ A station is evidence of a body when **no** way empty track can look explains it
   colour of haze and thin cloud, with the rail pattern still visible (profile correlation
   with the empty profile; a dark coal wagon is "a darker copy" by colour and only the
   missing rails tell it apart); a deep shadow over the bed must also cover the shoulder
-  on the side of its caster (the usual bed-to-ground contrast there);
+  on the side of its caster (the usual bed-to-ground contrast there), and is unlikely
+  where a cloud shadow was undone (diffuse light: bodies cast little shadow);
 * the usual contrast between the bed and the ground beside it, on the lit side (a
-  shadow or snow over bed and shoulder alike keeps it);
+  shadow or snow over bed and shoulder alike keeps it), unless under a corrected cloud
+  shadow that shoulder is much darker than ground: covered by the body on the next
+  track of a busy yard (:func:`_covered_shoulder`);
 * with an archive, the station's own empty profile over time (turnouts, crossings).
 
 A body of any colour also casts a shadow on the shoulder on the scene's shadow side, which
@@ -163,6 +166,12 @@ ILLUM_SUN_QUANTILE = 85.0
 """Percentile of the local light over the whole yard taken as full sun: the reference
 even when a cloud shadow covers most of the yard."""
 
+ILLUM_DARK_PERCENTILE = 1.0
+"""Percentile of the strips' values taken as the scene's dark level (haze, path radiance):
+what a cloud shadow scales the light above. In display-encoded (8-bit) products the
+darkest percent sits about at the haze; it is too high where no dark object is in view
+(an empty yard under a cloud shadow), and below it the count of busy hazy yards drops."""
+
 ILLUM_MAX_SNOW = 0.1
 """Share of the observed track on snow above which the ground's brightness is a map of
 the snow: the light is not evened out, and a shadow need not show at a shoulder."""
@@ -170,6 +179,18 @@ the snow: the light is not evened out, and a shadow need not show at a shoulder.
 ILLUM_TOLERANCE = 1.1
 """Light deficit (as a gain) taken as the ground's own variation rather than shadow; the
 correction is phased in up to twice that deficit."""
+
+CLOUD_SHADE_LLR = 6.0
+"""Log prior odds against a deep shadow over the bed where the light was raised to undo a
+cloud shadow: under a cloud the light is diffuse and bodies cast little shadow, so once
+the light is corrected a bed much darker than ballast is a dark body, not shade."""
+
+COVERED_SHOULDER = (0.6, 0.8)
+"""Brightness above the dark level of the brighter shoulder, relative to the shoulders of
+empty track, below which (in full at the lower value) a shoulder under a corrected cloud
+shadow is taken as covered (a body on the next track, tight in a busy yard) rather than
+ground: there the bed-to-shoulder contrast compares a body with a body and explains
+nothing."""
 
 SHADOW_CLEAR_Z = 3.0
 """Evidence above :data:`Z_THRESHOLD` of the stations taken as clear bodies when the side
@@ -458,6 +479,7 @@ def station_evidence(
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     gains = _illumination(observations)
     snowy = _snowy(observations)
+    under = np.concatenate([_cloud_shade_weight(g) for _, g in gains])
     for o, (dark, gain) in zip(observations, gains, strict=True):
         v = np.nan_to_num(o.values, nan=0.0)
         v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
@@ -549,6 +571,7 @@ def station_evidence(
             dark=gains[0][0] / noise if gains else None,
             # Snow on the shoulders changes their contrast to the bed, shadow or not.
             shaded_side=None if snowy else _contrast_sides(halves, ground, seen),
+            cloud_shade=under,
         )
         z = np.minimum(z, _explain_edge(std, half_std, outer_std, m, members, side_rail))
         # A body must be unexplained both by the colour of empty track and by the usual
@@ -560,7 +583,7 @@ def station_evidence(
             _contrast_evidence(outer, ground, seen)
             + np.where(shade_side == 1, side_rail[1], side_rail[0]),
         )
-        z = np.minimum(z, contrast)
+        z = np.minimum(z, contrast + _covered_shoulder(ground, members & seen, gains, under))
         if not snowy:
             # A body of any colour casts a shadow beside it: the one sign of a car the
             # colour of ballast once the rails are too fine to see.
@@ -753,7 +776,7 @@ def _illumination(
     allv = np.concatenate(samples, axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        dark = np.nanpercentile(allv, 1.0, axis=1)
+        dark = np.nanpercentile(allv, ILLUM_DARK_PERCENTILE, axis=1)
     tree = cKDTree(p)
     light = _group_percentile(ref, tree.query_ball_point(p, ILLUM_RADIUS_M), ILLUM_QUANTILE)
     typical = np.percentile(light, ILLUM_SUN_QUANTILE, axis=1)
@@ -777,6 +800,44 @@ def _illumination(
         gain = 1.0 + excess * np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
         out.append((dark, gain))
     return out
+
+
+def _cloud_shade_weight(gain: np.ndarray) -> np.ndarray:
+    """Per station (n,), 0-1: how far the light was raised to undo a cloud shadow.
+
+    ``gain`` is the (b, n) gain of :func:`_illumination`; the weight is the share of the
+    correction applied there (none within :data:`ILLUM_TOLERANCE`, all of it from twice
+    that deficit), so it is 0 in full light and in scenes left uncorrected (snow).
+    """
+    excess = gain.mean(axis=0) - 1.0
+    return np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
+
+
+def _covered_shoulder(
+    ground: Sequence[list[np.ndarray]],
+    empty: np.ndarray,
+    gains: Sequence[tuple[np.ndarray, np.ndarray]],
+    under: np.ndarray,
+) -> np.ndarray:
+    """Penalty (N,) on the bed-to-shoulder contrast as an explanation of empty track.
+
+    In a busy yard the ground between tight cars is covered by the bodies on the next
+    tracks, and then the bed-to-shoulder contrast of a body compares it with another body.
+    Under a corrected cloud shadow, where the light is diffuse and bodies cast little
+    shadow, a brighter shoulder much darker than those beside empty track (``empty``)
+    is such a covered one (:data:`COVERED_SHOULDER`); in sunlight a neighbour's shadow
+    darkens empty track and both its shoulders alike, so nothing changes there.
+    """
+    lit = np.maximum(*[np.concatenate(g, axis=1).mean(axis=0) for g in ground])
+    if not empty.any() or not gains:
+        return np.zeros(lit.shape)
+    dark = float(np.mean(gains[0][0]))
+    ref = float(np.median(lit[empty])) - dark
+    if ref <= 0:
+        return np.zeros(lit.shape)
+    rel = (lit - dark) / ref
+    lo, hi = COVERED_SHOULDER
+    return CLOUD_SHADE_LLR * under * np.clip((hi - rel) / (hi - lo), 0.0, 1.0)
 
 
 def _group_percentile(
@@ -951,6 +1012,7 @@ def _explain_empty(
     haze: np.ndarray | None = None,
     dark: np.ndarray | None = None,
     shaded_side: np.ndarray | None = None,
+    cloud_shade: np.ndarray | None = None,
 ) -> np.ndarray:
     """Body evidence (``Z_THRESHOLD`` + log-likelihood ratio) against one empty mode.
 
@@ -960,7 +1022,9 @@ def _explain_empty(
     station's correlation with its own empty profile over time and where it is known
     (:func:`_background_ncc`): turnouts, crossings and odd ballast look unlike the
     scene's typical empty track but like themselves on other dates, so it replaces the
-    scene's correlation where higher.
+    scene's correlation where higher. ``cloud_shade`` (0-1 per station, from
+    :func:`_cloud_shade_weight`) makes a deep shadow over the bed that much less likely
+    (:data:`CLOUD_SHADE_LLR`) where a cloud shadow was undone.
     """
     own_ncc, known = own
     ncc = tmpl @ shapes
@@ -989,12 +1053,16 @@ def _explain_empty(
     # The rail term is not capped low: a dark, neutral body (coal, black tanks) is
     # "a darker copy of ballast" by colour and only the missing rails tell it apart.
     shade = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
+    # A bed only a little darker than usual is ballast, not shadow (``deep`` 0).
+    deep = np.clip((0.85 - k) / 0.2, 0.0, 1.0)
     if shaded_side is not None:
         # A shadow over the whole bed reaches the shoulder on the side of what casts it:
-        # there bed and ground keep their usual contrast. A bed only a little darker
-        # than usual is ballast, not shadow, and needs no caster.
-        deep = np.clip((0.85 - k) / 0.2, 0.0, 1.0)
+        # there bed and ground keep their usual contrast; ballast needs no caster.
         shade = shade + deep * np.maximum(shaded_side, 0.0)
+    if cloud_shade is not None:
+        # Under a cloud the light is diffuse: once it is corrected, a bed much darker
+        # than ballast is a dark body rather than the shadow of something.
+        shade = shade + CLOUD_SHADE_LLR * cloud_shade * deep
     best = np.minimum(lit, shade)
     if haze is not None:
         # Thin cloud adds light: the colour moves from the empty colour towards haze.
