@@ -26,7 +26,11 @@ A station is evidence of a body when **no** way empty track can look explains it
 A body of any colour also casts a shadow on the shoulder on the scene's shadow side, which
 only a body on that track can darken: where the bed is not in shade, a much darker than
 usual shadow-side shoulder adds evidence (:func:`_cast_shadow_evidence`), the one sign of
-a car the colour of ballast once the rails are too fine to see.
+a car the colour of ballast once the rails are too fine to see. The ground in those shadows
+also gives the colour and depth of the scene's shade (:func:`_shadow_ratio`: lit by the
+sky, bluer than sunlight): shaded empty track has that colour and is never darker than
+full shadow, and where both shoulders lie in shadow their contrast to the bed says nothing
+of empty track (a dark body in a neighbour's shadow keeps it too, :func:`_sunless`).
 
 Vehicles are then found by exact dynamic programming over segmentations of each track
 into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
@@ -212,6 +216,10 @@ SHADOW_MAX_LLR = 6.0
 SHADOW_TRACK_CLEARANCE_M = 2.0
 """A shoulder closer than this to another track's centre line is that track's bed or
 body (ladders, turnouts) and says nothing of a shadow."""
+
+SHADOW_DEPTH_MAX = 1.15
+"""Deepest shade of empty track, as a multiple of the full shadow learned beside bodies
+(shadow depth varies a little with the sky seen)."""
 
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
@@ -455,6 +463,11 @@ def station_evidence(
     * a rail term: how much better its profile correlation fits a body (around 0.1,
       broad) than empty track (the calibrated peak).
 
+    Where clear bodies show the scene's shadows (:func:`_shadow_ratio`), shade has their
+    colour and is no deeper than full shadow (with snow this is one more explanation
+    beside the darker copy), and the bed-to-ground contrast explains only stations with
+    a shoulder in the light (:func:`_sunless`).
+
     All tracks of a scene share one model, so a track full of cars is judged against the
     empty track beside it. With a background, the candidate colour whose stations best
     match their own empty profiles over time (:func:`_background_ncc`) is preferred:
@@ -559,21 +572,17 @@ def station_evidence(
         # along the track breaks the correlation of the whole profile, not of one side.
         side_rail = _side_rails(allp, o_r, members, allc.shape[0])
         outer_std = [np.concatenate(h, axis=1) / noise[:, None] for h in outer]
-        z = _explain_empty(
-            std,
-            half_std,
-            shapes,
-            m,
-            members,
-            tmpl,
-            (own_ncc, own_ok),
-            haze=haze,
-            dark=gains[0][0] / noise if gains else None,
+        dark = gains[0][0] if gains else np.zeros(allc.shape[0])
+        explain = {
+            "haze": haze,
+            "dark": dark / noise,
             # Snow on the shoulders changes their contrast to the bed, shadow or not.
-            shaded_side=None if snowy else _contrast_sides(halves, ground, seen),
-            cloud_shade=under,
-        )
-        z = np.minimum(z, _explain_edge(std, half_std, outer_std, m, members, side_rail))
+            "shaded_side": None if snowy else _contrast_sides(halves, ground, seen),
+            "cloud_shade": under,
+        }
+        empty_args = (std, half_std, shapes, m, members, tmpl, (own_ncc, own_ok))
+        z_empty = _explain_empty(*empty_args, **explain)
+        edge = _explain_edge(std, half_std, outer_std, m, members, side_rail)
         # A body must be unexplained both by the colour of empty track and by the usual
         # contrast between the track bed and the ground beside it.
         g_sum = [np.concatenate(g, axis=1).sum(axis=0) for g in ground]
@@ -583,7 +592,27 @@ def station_evidence(
             _contrast_evidence(outer, ground, seen)
             + np.where(shade_side == 1, side_rail[1], side_rail[0]),
         )
-        z = np.minimum(z, contrast + _covered_shoulder(ground, members & seen, gains, under))
+        covered = _covered_shoulder(ground, members & seen, gains, under)
+        other = np.minimum(edge, contrast + covered)
+        z = np.minimum(z_empty, other)
+        # Shade has the colour of the scene's own shadows, learned beside clear bodies:
+        # a shadow cast on empty track is that colour, never darker than full shadow.
+        # How much of the darkest objects' light is haze (added, not shaded) is not
+        # known: between none and all of it, each with its own shadow colour.
+        shoulders = [np.concatenate(g, axis=1) for g in ground]
+        offsets = (np.zeros_like(dark), dark) if dark.any() else (dark,)
+        ratios = [_shadow_ratio(shoulders, z, members, seen, off) for off in offsets]
+        lines = [(o / noise, r) for o, r in zip(offsets, ratios, strict=True) if r is not None]
+        if lines and snowy:
+            # Snow gives empty track more looks than shade (bare ballast between the
+            # patches, slush): there the plain darker copy stays an explanation too.
+            z = np.minimum(z, _explain_empty(*empty_args, **explain, shadow=lines))
+        elif lines:
+            if ratios[0] is not None:
+                # With both shoulders in shadow, a bed as dark as the ground beside it
+                # is no sign of empty track: a dark body in a neighbour's shadow is too.
+                other = np.where(_sunless(shoulders, members & seen, ratios[0]), edge, other)
+            z = np.minimum(other, _explain_empty(*empty_args, **explain, shadow=lines))
         if not snowy:
             # A body of any colour casts a shadow beside it: the one sign of a car the
             # colour of ballast once the rails are too fine to see.
@@ -717,6 +746,68 @@ def _cast_shadow_evidence(
     xc = np.minimum(x, mu_b)
     llr = _gauss_ll(xc, mu_b, sd_b) - _gauss_ll(xc, mu_e, sd_e)
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
+
+
+def _shadow_ratio(
+    ground: Sequence[np.ndarray],
+    z: np.ndarray,
+    members: np.ndarray,
+    seen: np.ndarray,
+    dark: np.ndarray,
+) -> np.ndarray | None:
+    """Per band, the share of the light a full shadow leaves, learned beside clear bodies.
+
+    A body casts a shadow on one of its shoulders: there the ground is in full shadow,
+    while beside empty track the brighter shoulder is ground in the light. The ratio of
+    the two (above the dark offset ``dark``, per band) is the colour of the scene's
+    shadows, whatever the ground: the sky lights the shade, so it is bluer than the sun.
+
+    Parameters
+    ----------
+    ground : sequence of numpy.ndarray
+        Shoulder colour on the left (+) and right (-) side, (b, N) each.
+    z, members, seen : numpy.ndarray
+        (N,) evidence so far, empty-mode stations and observed stations.
+    dark : numpy.ndarray
+        (b,) dark offset of the scene (haze, sensor), subtracted before the ratio.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        (b,) ratios in (0, 1]; None with too few clear bodies or no shadow beside them
+        (sun near the zenith or along the tracks).
+    """
+    ref = members & seen
+    clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
+    if ref.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
+        return None
+    g0, g1 = (g - dark[:, None] for g in ground)
+    first = g0.sum(axis=0) >= g1.sum(axis=0)
+    lit = np.where(first[None], g0, g1)
+    shade = np.where(first[None], g1, g0)
+    light = np.median(lit[:, ref], axis=1)
+    if (light <= 0).any():
+        return None
+    ratio = np.median(shade[:, clear], axis=1) / light
+    # Ground beside the bodies darker than the scene's darkest objects is no shadow on
+    # ground (the "bodies" are something else); no darker than the ground is no shadow.
+    if (ratio <= 0).any() or float(np.log(np.minimum(ratio, 1.0)).mean()) > -SHADOW_MIN_DARKENING:
+        return None
+    ratio = np.clip(ratio, 0.05, 1.0)
+    logger.debug("shadow colour: %s of the light", np.round(ratio, 3))
+    return ratio
+
+
+def _sunless(ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Stations with both shoulders nearer full shadow than full light.
+
+    ``ground`` holds the shoulder colours (b, N) on either side, ``ref`` the stations
+    beside which the brighter shoulder is ground in the light (empty track), ``ratio``
+    the share of the light a full shadow leaves (:func:`_shadow_ratio`, no offset).
+    """
+    bright = np.maximum(ground[0].sum(axis=0), ground[1].sum(axis=0))
+    light = float(np.median(bright[ref]))
+    return bright < light * math.sqrt(float(np.mean(ratio)))
 
 
 def _snowy(observations: Sequence[TrackObservation]) -> bool:
@@ -1013,6 +1104,7 @@ def _explain_empty(
     dark: np.ndarray | None = None,
     shaded_side: np.ndarray | None = None,
     cloud_shade: np.ndarray | None = None,
+    shadow: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> np.ndarray:
     """Body evidence (``Z_THRESHOLD`` + log-likelihood ratio) against one empty mode.
 
@@ -1024,7 +1116,10 @@ def _explain_empty(
     scene's typical empty track but like themselves on other dates, so it replaces the
     scene's correlation where higher. ``cloud_shade`` (0-1 per station, from
     :func:`_cloud_shade_weight`) makes a deep shadow over the bed that much less likely
-    (:data:`CLOUD_SHADE_LLR`) where a cloud shadow was undone.
+    (:data:`CLOUD_SHADE_LLR`) where a cloud shadow was undone. ``shadow`` holds the
+    scene's own shade as (offset, ratio) pairs (:func:`_shadow_ratio`, offset in noise
+    units): with it, shaded empty track is the empty colour moved towards that colour of
+    full shadow, at most :data:`SHADOW_DEPTH_MAX` as deep, instead of any darker copy.
     """
     own_ncc, known = own
     ncc = tmpl @ shapes
@@ -1048,8 +1143,21 @@ def _explain_empty(
     # A shadow scales the light from the ground, not the haze in front of it.
     d0 = np.zeros_like(m) if dark is None else np.minimum(dark / spread, 0.9 * m)
     md = m - d0
-    k = np.clip((md @ (std - d0[:, None])) / (float(md @ md) + 1e-9), 0.2, 1.0)
-    d_sh = np.linalg.norm(std - d0[:, None] - k[None] * md[:, None], axis=0)
+    if not shadow:
+        k = np.clip((md @ (std - d0[:, None])) / (float(md @ md) + 1e-9), 0.2, 1.0)
+        d_sh = np.linalg.norm(std - d0[:, None] - k[None] * md[:, None], axis=0)
+    else:
+        # The scene's own shade: from the empty colour towards full shadow (the colour
+        # learned beside bodies above an offset), at most a little deeper.
+        d_sh, k = np.full(std.shape[1], np.inf), np.ones(std.shape[1])
+        for offset, ratio in shadow:
+            off = np.minimum(offset / spread, 0.9 * m)
+            w = (m - off) * (1.0 - ratio)
+            x = std - m[:, None]
+            t = np.clip(-(w @ x) / (float(w @ w) + 1e-9), 0.0, SHADOW_DEPTH_MAX)
+            d = np.linalg.norm(x + t[None] * w[:, None], axis=0)
+            k = np.where(d < d_sh, 1.0 - t * float(np.mean(1.0 - ratio)), k)
+            d_sh = np.minimum(d_sh, d)
     # The rail term is not capped low: a dark, neutral body (coal, black tanks) is
     # "a darker copy of ballast" by colour and only the missing rails tell it apart.
     shade = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
