@@ -176,6 +176,11 @@ what a cloud shadow scales the light above. In display-encoded (8-bit) products 
 darkest percent sits about at the haze; it is too high where no dark object is in view
 (an empty yard under a cloud shadow), and below it the count of busy hazy yards drops."""
 
+ILLUM_SHADE_FLOOR = 0.25
+"""Least share of the full-sun light above the dark level left under a cloud shadow (the
+diffuse light of the sky and what the cloud lets through): the correction raises the
+light at most by its inverse."""
+
 ILLUM_MAX_SNOW = 0.1
 """Share of the observed track on snow above which the ground's brightness is a map of
 the snow: the light is not evened out, and a shadow need not show at a shoulder."""
@@ -490,9 +495,12 @@ def station_evidence(
     outer: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     raw: list[np.ndarray] = []
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-    gains = _illumination(observations)
+    light = _light(observations)
+    gains = [(dark, gain) for dark, gain, _ in light]
     snowy = _snowy(observations)
     under = np.concatenate([_cloud_shade_weight(g) for _, g in gains])
+    # Shade left on the bed where the correction stopped short explains a darker bed.
+    undone = np.concatenate([_cloud_shade_weight(g, need) for _, g, need in light])
     for o, (dark, gain) in zip(observations, gains, strict=True):
         v = np.nan_to_num(o.values, nan=0.0)
         v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
@@ -578,7 +586,7 @@ def station_evidence(
             "dark": dark / noise,
             # Snow on the shoulders changes their contrast to the bed, shadow or not.
             "shaded_side": None if snowy else _contrast_sides(halves, ground, seen),
-            "cloud_shade": under,
+            "cloud_shade": undone,
         }
         empty_args = (std, half_std, shapes, m, members, tmpl, (own_ncc, own_ok))
         z_empty = _explain_empty(*empty_args, **explain)
@@ -822,6 +830,19 @@ def _illumination(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per track, the dark offset (b,) and per-station gain (b, n) that undo cloud shadow.
 
+    :func:`_light` without the needed gain.
+    """
+    return [(dark, gain) for dark, gain, _ in _light(observations)]
+
+
+def _light(
+    observations: Sequence[TrackObservation],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per track, the dark offset (b,), the gain (b, n) applied and the gain (b, n) needed.
+
+    The applied gain undoes cloud shadow; the needed one is what the local light alone
+    asked for, before the limit of :data:`ILLUM_SHADE_FLOOR`.
+
     A cloud shadow scales the light on ground, ballast and bodies alike over tens of
     metres; haze adds a constant. The local light at a station is the
     :data:`ILLUM_QUANTILE` percentile, over the stations of every track within
@@ -832,7 +853,11 @@ def _illumination(
     ``dark + (v - dark) x gain``: a body in cloud shadow is judged against empty track
     in the same light as the rest of the yard. A uniformly lit scene is unchanged, and
     so is a scene with snow on more than :data:`ILLUM_MAX_SNOW` of its tracks (snow
-    brightens the ground, not the light: a cloud shadow over snow is not undone).
+    brightens the ground, not the light: a cloud shadow over snow is not undone). The
+    gain stops at ``1 / ILLUM_SHADE_FLOOR``: a local light nearer the dark level than
+    any cloud shadow leaves (the dark level taken from shaded ground itself where no
+    dark object is in view, or shaded ground beside a lit patch) is not undone beyond
+    that, and the needed gain keeps the rest.
     """
     nb = observations[0].values.shape[0]
     step = observations[0].frame.step_m
@@ -857,7 +882,10 @@ def _illumination(
         owner.append(np.column_stack([np.full(idx.size, k), idx]))
         if idx.size:
             samples.append(o.values[:, :, idx].reshape(nb, -1))
-    unit = [(np.zeros(nb), np.ones((nb, o.values.shape[2]))) for o in observations]
+    unit = [
+        (np.zeros(nb), np.ones((nb, o.values.shape[2])), np.ones((nb, o.values.shape[2])))
+        for o in observations
+    ]
     p = np.concatenate(pts)
     # With snow about, the ground's brightness maps the snow, not the light.
     if p.shape[0] < 20 or _snowy(observations):
@@ -878,30 +906,40 @@ def _illumination(
         sel = own[:, 0] == k
         n = o.values.shape[2]
         if not sel.any():
-            out.append((dark, np.ones((nb, n))))
+            out.append((dark, np.ones((nb, n)), np.ones((nb, n))))
             continue
         s_ref = o.frame.s_m[own[sel, 1]]
         lk = np.stack([np.interp(o.frame.s_m, s_ref, light[b, sel]) for b in range(nb)])
         # Only less light than usual is undone: a cloud shadow scales everything, while
         # more light is snow on the ground or thin cloud adding its own (not a scale).
-        gain = span[:, None] / np.clip(lk - dark[:, None], 0.25 * span[:, None], span[:, None])
+        above = np.minimum(lk - dark[:, None], span[:, None])
+        need = span[:, None] / np.maximum(above, 1e-6 * span[:, None])
+        gain = np.minimum(need, 1.0 / ILLUM_SHADE_FLOOR)
         # Ground varies a little on its own (dirt, weeds, the shadows of the cars): a
         # deficit within that is left alone, a larger one undone in full.
         excess = gain - 1.0
         gain = 1.0 + excess * np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
-        out.append((dark, gain))
+        out.append((dark, gain, need))
     return out
 
 
-def _cloud_shade_weight(gain: np.ndarray) -> np.ndarray:
+def _cloud_shade_weight(gain: np.ndarray, need: np.ndarray | None = None) -> np.ndarray:
     """Per station (n,), 0-1: how far the light was raised to undo a cloud shadow.
 
     ``gain`` is the (b, n) gain of :func:`_illumination`; the weight is the share of the
     correction applied there (none within :data:`ILLUM_TOLERANCE`, all of it from twice
-    that deficit), so it is 0 in full light and in scenes left uncorrected (snow).
+    that deficit), so it is 0 in full light and in scenes left uncorrected (snow). With
+    ``need``, the (b, n) gain the local light asked for (:func:`_light`), the weight is
+    also scaled by the share of that correction made: where the gain stopped at
+    :data:`ILLUM_SHADE_FLOOR`, the rest of the cloud's shade is still on the bed.
     """
     excess = gain.mean(axis=0) - 1.0
-    return np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
+    weight = np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
+    if need is None:
+        return weight
+    wanted = need.mean(axis=0) - 1.0
+    made = np.minimum(need, 1.0 / ILLUM_SHADE_FLOOR).mean(axis=0) - 1.0
+    return weight * np.clip(made / np.maximum(wanted, 1e-9), 0.0, 1.0)
 
 
 def _covered_shoulder(
