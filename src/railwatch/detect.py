@@ -226,6 +226,46 @@ SHADOW_DEPTH_MAX = 1.15
 """Deepest shade of empty track, as a multiple of the full shadow learned beside bodies
 (shadow depth varies a little with the sky seen)."""
 
+NEIGHBOUR_M = (4.0, 6.0)
+"""Centre-line spacing of neighbouring tracks whose bodies can shade each other's bed."""
+
+NEIGHBOUR_SHADE_PRIOR = 1.0
+"""Prior penalty of "empty track in the shadow of the neighbour's body" where that
+neighbour is occupied (a shadow there is expected, not rare)."""
+
+NEIGHBOUR_DOUBT = 1.0
+"""Least evidence (below :data:`Z_THRESHOLD`) left by the neighbour-shadow explanation:
+the stretch stays inconclusive (it widens the count interval) rather than surely empty."""
+
+NEIGHBOUR_RAIL_WEIGHT = 0.5
+"""Weight of the missing rails against a shaded bed (shade on snow leaves them faint)."""
+
+NEIGHBOUR_TINT_TOL = 0.06
+"""Largest difference of band ratios (shaded bed over empty track, per unit brightness)
+from the scene's shadow tint among the beds that learn its depth."""
+
+NEIGHBOUR_DARKER = 0.05
+"""Least darkening (log brightness) of a neighbour bed beside a clear body, against the
+neighbour beds beside empty track, for it to teach the shadow's colour."""
+
+NEIGHBOUR_DEPTH_SLACK = np.array([0.8, 1.2])
+"""Widening of the learned range of shadow depths (5th-95th percentile of the beds)."""
+
+NEIGHBOUR_SHARE = 0.3
+"""Least share of the darker shadow-side neighbour beds of clear bodies that have the
+shadow's tint, for the scene to show a shadow over its neighbour beds."""
+
+NEIGHBOUR_MIN_SPREAD = 1.5
+"""Least spread (noise units) of the shaded bed about the shadow colour: shade on snow
+is patchier than the lit bed."""
+
+NEIGHBOUR_MAX_TINT = 0.4
+"""Largest departure of the shadow's band ratios (per unit brightness) from neutral."""
+
+NEIGHBOUR_REACH_M = 5.0
+"""Along-track reach of a caster's shadow beyond its occupied stretch (the shadow's
+along-track lean)."""
+
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
 (the strip is oversampled and smoothed), so the per-station evidence is not independent."""
@@ -621,6 +661,13 @@ def station_evidence(
                 # is no sign of empty track: a dark body in a neighbour's shadow is too.
                 other = np.where(_sunless(shoulders, members & seen, ratios[0]), edge, other)
             z = np.minimum(other, _explain_empty(*empty_args, **explain, shadow=lines))
+        if snowy:
+            # Shade on snow is bluer and hides the rails: where a neighbour's body can
+            # cast it, a shadow over the bed is expected (see _neighbour_shadow).
+            frames = [o.frame for o in observations]
+            rails = np.minimum(side_rail[0], side_rail[1])
+            nb_z = _neighbour_shadow(std, m, members, dark / noise, rails, frames, z, seen)
+            z = np.minimum(z, nb_z)
         if not snowy:
             # A body of any colour casts a shadow beside it: the one sign of a car the
             # colour of ballast once the rails are too fine to see.
@@ -816,6 +863,154 @@ def _sunless(ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray) -
     bright = np.maximum(ground[0].sum(axis=0), ground[1].sum(axis=0))
     light = float(np.median(bright[ref]))
     return bright < light * math.sqrt(float(np.mean(ratio)))
+
+
+def _neighbour_shadow(
+    std: np.ndarray,
+    m: np.ndarray,
+    members: np.ndarray,
+    dark: np.ndarray,
+    rails: np.ndarray,
+    frames: Sequence[TrackFrame],
+    z: np.ndarray,
+    seen: np.ndarray,
+) -> np.ndarray:
+    """Body evidence against empty track in the shadow of a body on the neighbouring track.
+
+    All shadows of a scene fall the same way: with a low sun a body on one track shades
+    the whole bed of the neighbour on its shadow side, which then reads as a stretch of
+    a darker, bluer (sky light) copy of empty track with the rails faint or gone, as
+    long as the caster. The scene shows how. Beside its clear bodies (first-pass ``z``
+    well above :data:`Z_THRESHOLD`) the darker neighbour beds on the shadow side are
+    mostly shaded empty track, one colour (ballast or snow is one colour, cars come in
+    many), while on the sun side they are bodies: of the two sides across the tracks,
+    the shadow side is the one whose darker neighbour beds share a tint (colour per unit
+    brightness, relative to empty track) that sky light can give. That tint and the
+    range of depths of those beds make the shaded bed. Where the sun-side neighbour of
+    a station is occupied (first pass, widened by :data:`NEIGHBOUR_REACH_M` for the
+    shadow's along-track lean), a station of that colour is explained as shaded empty
+    track at a small prior penalty (:data:`NEIGHBOUR_SHADE_PRIOR`), the missing rails
+    weighing only :data:`NEIGHBOUR_RAIL_WEIGHT` of their usual part; a car standing in
+    the shadow keeps its own colour (a flat car's snowy deck also hides the rails).
+
+    Parameters
+    ----------
+    std : numpy.ndarray
+        (b, N) station colours in noise units.
+    m : numpy.ndarray
+        (b,) empty-track colour, same units.
+    members, seen : numpy.ndarray
+        (N,) empty-mode and observed stations.
+    dark : numpy.ndarray
+        (b,) dark offset (haze), same units.
+    rails : numpy.ndarray
+        (N,) log-ratio of "no rails" to "rails" (the better side, :func:`_side_rails`).
+    frames : sequence of TrackFrame
+        Sampling geometry of the tracks whose stations, concatenated, make up ``N``.
+    z : numpy.ndarray
+        (N,) first-pass evidence (``Z_THRESHOLD`` + log-likelihood ratio).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) evidence under the neighbour-shadow hypothesis, ``inf`` where it does not
+        apply (no shadow side learned, no occupied neighbour on the sun side), never
+        below ``Z_THRESHOLD - NEIGHBOUR_DOUBT`` (inconclusive, not surely empty).
+    """
+    none = np.full(z.shape, np.inf)
+    clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
+    if members.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
+        return none
+    xy = np.column_stack(
+        [np.concatenate([f.x for f in frames]), np.concatenate([f.y for f in frames])]
+    )
+    normals = np.column_stack(
+        [np.concatenate([f.nx for f in frames]), np.concatenate([f.ny for f in frames])]
+    )
+    owner = np.concatenate([np.full(f.x.shape, k) for k, f in enumerate(frames)])
+    n_all = xy.shape[0]
+    tree = cKDTree(xy)
+    mid = 0.5 * (NEIGHBOUR_M[0] + NEIGHBOUR_M[1])
+    half = 0.5 * (NEIGHBOUR_M[1] - NEIGHBOUR_M[0])
+    # The station of another track across from each station on either side (-1: none).
+    nb = []
+    for sign in (1.0, -1.0):
+        dist, idx = tree.query(xy + sign * mid * normals, k=4, distance_upper_bound=half)
+        idx = np.minimum(idx, n_all - 1)
+        ok = np.isfinite(dist) & (owner[idx] != owner[:, None]) & seen[idx]
+        first = np.argmax(ok, axis=1)
+        rows = np.arange(n_all)
+        nb.append(np.where(ok[rows, first], idx[rows, first], -1))
+    d0 = np.minimum(dark, 0.9 * m)
+    level = np.log(np.maximum((std - d0[:, None]).sum(axis=0), 1e-3))
+    # The shaded bed: a darker copy of empty track, tinted (sky light on snow is blue).
+    ratio = (std - d0[:, None]) / np.maximum(m - d0, 1e-3)[:, None]
+    bright = ratio.mean(axis=0)
+    tint_all = ratio / np.maximum(bright, 1e-3)[None]
+    # Which way the shadows fall: beside the clear bodies, the darker neighbour beds on
+    # the shadow side are mostly shaded empty track, of one colour; on the sun side they
+    # are bodies (of many colours) or shaded beds taken for bodies.
+    axis = np.linalg.eigh(normals[clear].T @ normals[clear])[1][:, -1]
+    best = None
+    for sign in (1.0, -1.0):
+        across = sign * (normals @ axis)
+        shade_nb = np.where(across > 0, nb[0], nb[1])
+        # Darker than the shadow-side neighbour beds of empty track.
+        lit_nb = shade_nb[members & (shade_nb >= 0)]
+        if lit_nb.size < SHADOW_MIN_STATIONS:
+            continue
+        cand = shade_nb[clear & (shade_nb >= 0)]
+        usual = float(np.median(level[lit_nb]))
+        cand = cand[(level[cand] < usual - NEIGHBOUR_DARKER) & (bright[cand] > 0.2)]
+        if cand.size < SHADOW_MIN_STATIONS:
+            continue
+        # The commonest tint of those beds (mean shift from their median).
+        tint = np.median(tint_all[:, cand], axis=1)
+        for _ in range(8):
+            dev = np.linalg.norm(tint_all[:, cand] - tint[:, None], axis=0)
+            near = cand[dev <= NEIGHBOUR_TINT_TOL]
+            if near.size == 0:
+                break
+            tint = np.median(tint_all[:, near], axis=1)
+        # Light from the sky alone is no redder and not much bluer than daylight.
+        sky = tint[-1] >= tint[0] and float(np.max(np.abs(tint - 1.0))) <= NEIGHBOUR_MAX_TINT
+        enough = near.size >= max(SHADOW_MIN_STATIONS, NEIGHBOUR_SHARE * cand.size)
+        if sky and enough and (best is None or near.size > best[0].size):
+            best = (near, tint, across, sign * axis)
+    if best is None:
+        logger.debug("no neighbour shadow")
+        return none
+    near, tint, across, side = best
+    sun_nb = np.where(across > 0, nb[1], nb[0])
+    k_lo, k_hi = np.percentile(bright[near], (5.0, 95.0)) * NEIGHBOUR_DEPTH_SLACK
+    line = tint * (m - d0)
+    k = np.clip((line @ (std - d0[:, None])) / float(line @ line), k_lo, k_hi)
+    resid = std - d0[:, None] - k[None] * line[:, None]
+    spread = np.maximum(NEIGHBOUR_MIN_SPREAD, 1.4826 * np.median(np.abs(resid[:, near]), axis=1))
+    logger.debug(
+        "neighbour shadow: side %s, tint %s, depth %.2f-%.2f, spread %s of %d beds",
+        np.round(side, 2),
+        np.round(tint, 2),
+        k_lo,
+        k_hi,
+        np.round(spread, 1),
+        near.size,
+    )
+    # Occupied sun-side neighbour, widened along its own track by the shadow's lean.
+    occupied = z >= Z_THRESHOLD
+    grow = max(1, int(round(NEIGHBOUR_REACH_M / frames[0].step_m)))
+    sizes = [f.x.shape[0] for f in frames]
+    occupied = np.concatenate(
+        [ndi.maximum_filter1d(p, 2 * grow + 1) for p in np.split(occupied, np.cumsum(sizes)[:-1])]
+    )
+    cast = (sun_nb >= 0) & occupied[np.maximum(sun_nb, 0)]
+    d = np.linalg.norm(resid / spread[:, None], axis=0)
+    nbands = std.shape[0]
+    term = NEIGHBOUR_SHADE_PRIOR + np.clip(d**2 / 2 - 2.0 * nbands, -2.0 * nbands, 8.0)
+    term = term + NEIGHBOUR_RAIL_WEIGHT * np.maximum(rails, 0.0)
+    # Explained, not excluded: a car the colour of the shaded bed could stand there.
+    term = np.maximum(term, -NEIGHBOUR_DOUBT)
+    return np.where(cast & seen, Z_THRESHOLD + term, np.inf)
 
 
 def _snowy(observations: Sequence[TrackObservation]) -> bool:
