@@ -30,7 +30,11 @@ a car the colour of ballast once the rails are too fine to see. The ground in th
 also gives the colour and depth of the scene's shade (:func:`_shadow_ratio`: lit by the
 sky, bluer than sunlight): shaded empty track has that colour and is never darker than
 full shadow, and where both shoulders lie in shadow their contrast to the bed says nothing
-of empty track (a dark body in a neighbour's shadow keeps it too, :func:`_sunless`).
+of empty track (a dark body in a neighbour's shadow keeps it too, :func:`_sunless`). On
+snow with a low sun, a body shades the whole bed of the neighbouring track on its shadow
+side: where that neighbour is occupied, a darker bed of the scene's shadow tint is
+explained as empty track (:func:`_neighbour_shadow`, side, tint and depth learned from the
+scene).
 
 Vehicles are then found by exact dynamic programming over segmentations of each track
 into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
