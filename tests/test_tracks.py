@@ -8,6 +8,7 @@ from railwatch.site import SiteGrid
 from railwatch.tracks import (
     _evidence,
     _join_collinear,
+    _join_overlapping,
     _resolve_parallels,
     _Tracer,
     extract_tracks,
@@ -205,3 +206,49 @@ def test_parallel_line_with_weaker_rails_is_cut_where_it_runs_beside_a_track():
     assert any(ln.hausdorff_distance(track.intersection(sc.aoi)) < 0.1 for ln in kept)
     assert any(ln.equals(far) for ln in kept)
     assert len(kept) == 2
+
+
+def test_pieces_whose_ends_overlap_are_joined():
+    # A trace stops 8 m after veering 2.5 m off its track; the next piece was traced
+    # from the other side and runs back 12 m past that end (hooking off too): the ends
+    # pass each other, so they do not face each other across a gap.
+    a = LineString([(0, 0), (100, 0), (108, 2.5)])
+    b = LineString([(82, -2.5), (88, 0), (220, 0)])
+    side = LineString([(0, 5.3), (220, 5.3)])
+    out = _join_overlapping([(1.0, a), (1.0, b), (1.0, side)], min_length_m=10.0)
+    lines = sorted((ln for _, ln in out), key=lambda ln: ln.centroid.y)
+    assert len(lines) == 2
+    assert lines[0].hausdorff_distance(LineString([(0, 0), (220, 0)])) < 0.1
+    assert lines[1].equals(side)
+    # Joined in the middle of the shared run (88-100 m): one line, no duplicate metres.
+    assert abs(lines[0].length - 220.0) < 0.5
+
+
+def test_line_arriving_along_a_branch_is_not_taken_over():
+    # A through line ends 10 m after a branch line has joined it from 5.3 m aside: the
+    # branch line does not end beside the through line, so both stay as they are.
+    through = LineString([(0, 0), (100, 0)])
+    branch = LineString([(0, 5.3), (58, 5.3), (90, 0), (220, 0)])
+    out = _join_overlapping([(1.0, through), (1.0, branch)], min_length_m=10.0)
+    assert len(out) == 2
+    assert out[0][1].equals(through)
+    assert out[1][1].equals(branch)
+
+
+def test_stack_track_across_a_level_crossing_stays_one_line():
+    # A 20 m road hides the rails on every date. A trace in a stack bridges at most 10 m
+    # (longer bridges drifted across to the next track); the pieces either side of the
+    # road continue each other and are joined.
+    g = make_grid(300, 60)
+    line = straight_line(g, 15)
+    scenes = [render(g, [line], [], seed=s) for s in (1, 2, 3)]
+    w = g.shape[1]
+    road = (np.arange(w) >= 200) & (np.arange(w) < 240)  # x = 100-120 m
+    rng = np.random.default_rng(0)
+    for sc in scenes:
+        sc.data[:, :, road] = 0.3 + 0.005 * rng.standard_normal(sc.data[:, :, road].shape)
+    tracks = _extract(scenes)
+    assert len(tracks) == 1
+    truth = line.intersection(scenes[0].aoi)
+    assert tracks[0].line.hausdorff_distance(truth) < 1.0
+    assert tracks[0].length_m > 0.95 * truth.length

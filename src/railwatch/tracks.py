@@ -22,14 +22,15 @@ Where two nearly parallel lines run closer than tracks can (0.85 x the track spa
 the one whose rails are clearly weaker locally -- rail pair weighted by how much its rails
 dominate every other thin line within 2.5 m across -- is cut there: this removes most
 lines along the gaps between beds and along formation edges. Pieces of one track are
-joined when their ends continue each other, judged 4 m inside the ends (traces veer off
-at their ends).
+joined when their ends continue each other, judged 10 m inside the ends (traces veer off
+at their ends), or when their ends overlap, running on each other for 8 m or more.
 
 Known limits (docs/accuracy.md): in a stack the rail-pair seeds also fire between tracks
-and along formation edges, and not all such lines are cut (precision about 0.87 on the
-tuning seeds); cutting fragments lines (about 2 pieces per track, mostly at turnouts
-and ladders, where a through line ends at the switch and the branch carries on along
-it); in single images
+and along formation edges, and not all such lines are cut (precision about 0.89 on the
+tuning seeds, 0.73 in a yard whose lines 1.5-2.5 m beside a track have rail pairs as
+strong as the track's); cutting fragments lines (about 2 pieces per track, mostly at
+turnouts and ladders, where a through line ends at the switch and the branch carries on
+along it, and where a trace crosses over to the next track); in single images
 lines also run along formation edges and past the yard ends; a dark car's shadow pulls a
 strip-only line sideways by up to half the shadow width.
 """
@@ -333,14 +334,26 @@ _CENTRE_M = 0.4
 """Lines this close to the centre (an oil stain between the rails) are not rivals."""
 _STRIP_INNER_M = (0.5, 0.75, 1.0)
 """Half widths of symmetric edge pairs inside a strip that must not beat its own edges."""
+_STACK_GAP_M = 10.0
+"""Longest stretch a trace in a stack (three dates or more) bridges without evidence."""
 _NEIGHBOUR_FAR_M = 6.5
 """Seeds at the trace threshold are taken from 0.85 x spacing up to this far from a track."""
-_JOIN_TRIM_M = 4.0
-"""Collinear joining ignores the last metres of each end (traces veer off at their ends)."""
+_JOIN_TRIM_M = 10.0
+"""Joining ignores the last metres of each end (traces veer off at their ends for up to
+about 10 m where they lose the rails)."""
 _JOIN_SPAN_M = 15.0
 _JOIN_MAX_DEG = 6.0
 _JOIN_LATERAL_M = 0.8
 _SEED_Z = 6.0
+_OVERLAP_LATERAL_M = 1.0
+"""Stations of a line this close to another line run on it."""
+_OVERLAP_MAX_DEG = 10.0
+_OVERLAP_HOOK_M = 15.0
+"""Longest hooked end (veering off the track) ignored when ends overlap."""
+_OVERLAP_RUN_M = 8.0
+"""Two lines share a track where one runs on the other at least this far."""
+_OVERLAP_BEYOND_M = 10.0
+_OVERLAP_ALONGSIDE_M = 1.2
 _TRACE_Z = 3.0
 _SEED_REL = 0.2
 """Seeds also need this share of the strongest responses (99.5th percentile)."""
@@ -870,8 +883,8 @@ def extract_tracks(
         Shorter lines are dropped.
     max_gap_m : float
         Longest stretch without rail or car-body evidence a line is continued across
-        (e.g. under a train in a single image); collinear pieces up to twice this apart
-        are joined.
+        (e.g. under a train in a single image; in a stack at most 10 m); collinear pieces
+        up to twice this apart are joined.
     mapper : callable, optional
         Runs the per-pixel evidence (most of the work) in pieces: ``mapper(func, args,
         shared)`` must return ``[func(*a, **shared) for a in args]`` in order, e.g. on a
@@ -898,13 +911,17 @@ def extract_tracks(
     3. Tracing from the strongest free seed in both directions in 1 m steps, each step
        searching +/-0.5 m across (+/-1 m while bridging) for the best evidence, the
        direction from a quadratic fitted over the last 12 m and turned no sharper than a
-       100 m radius; stretches without evidence are bridged up to ``max_gap_m``.
+       100 m radius; stretches without evidence are bridged up to ``max_gap_m`` (in
+       a stack, whose dates show the rails or the median the parked train, up to
+       10 m: longer bridges drifted across to the next track).
     4. Paths with evidence on less than half their length are dropped; the rest are
        smoothed (local weighted quadratic, rail-pair points weighing most), cut where a
        locally stronger line runs parallel closer than 0.85 ``spacing_m``
        (:func:`_resolve_parallels`), cut where they run on an already traced line,
-       joined when collinear (ends compared 4 m inside, within 6 degrees and 0.8 m
-       across) and snapped onto another line near their ends (turnouts).
+       joined when collinear (ends compared 10 m inside, within 6 degrees and 0.8 m
+       across) or when their ends overlap, running on each other
+       (:func:`_join_overlapping`), and snapped onto another line near their ends
+       (turnouts).
     """
     if not images:
         return []
@@ -941,7 +958,9 @@ def extract_tracks(
         res,
         rail_lo=rail_hi * _TRACE_Z / _SEED_Z,
         strip_lo=strip_hi * _TRACE_Z / _SEED_Z,
-        max_gap_m=max_gap_m,
+        # A stack shows a track's rails on some date, or the train parked on it in its
+        # median: a long stretch with neither is no track (the trace drifts across).
+        max_gap_m=max_gap_m if len(images) < 3 else min(max_gap_m, _STACK_GAP_M),
     )
     paths: list[tuple[np.ndarray, np.ndarray]] = []
     _trace_seeds(seeds, tracer, maps, sub_px, paths)
@@ -1069,6 +1088,7 @@ def _finish(
         good, grid, tracer, spacing_m=spacing_m, min_length_m=0.5 * min_length_m
     )
     good = _join_collinear(good, max_gap_m=2 * max_gap_m)
+    good = _join_overlapping(good, min_length_m=0.5 * min_length_m)
     good = _snap_ends(good, reach_m=2.5)
     out = []
     for strength, line in good:
@@ -1248,9 +1268,10 @@ def _join_collinear(
         if not ok.any():
             return items
         # The nearest pair; ties go to the first in (item, item, end, end) order.
-        kk, mm = np.meshgrid(np.arange(2 * n), np.arange(2 * n), indexing="ij")
-        keys = (mm % 2, kk % 2, mm // 2, kk // 2, np.where(ok, dist, np.inf))
-        k, m = divmod(int(np.lexsort([x.ravel() for x in keys])[0]), 2 * n)
+        nearest = float(dist[ok].min())
+        kk, mm = np.nonzero(ok & (dist == nearest))
+        first = int(np.lexsort((mm % 2, kk % 2, mm // 2, kk // 2))[0])
+        k, m = int(kk[first]), int(mm[first])
         i, j = int(owner[k]), int(owner[m])
         sa, sb = k % 2 == 0, m % 2 == 0
         (wa, a), (wb, b) = items[i], items[j]
@@ -1265,6 +1286,129 @@ def _join_collinear(
         keep = [k2 for k2 in range(n) if k2 not in (i, j)]
         items = [items[k2] for k2 in keep] + [(wa + wb, joined)]
         ends = [ends[k2] for k2 in keep] + [ends_of(joined)]
+    return items
+
+
+def _shared_tail(a: LineString, b: LineString) -> tuple[float, float] | None:
+    """The run of ``a`` (1 m stations) along ``b`` nearest ``a``'s end, if it counts.
+
+    Returns (start, end) metres along ``a`` of the last run of stations within
+    :data:`_OVERLAP_LATERAL_M` of ``b`` that ends at most :data:`_OVERLAP_HOOK_M` before
+    ``a``'s end (traces veer off at their ends) and is at least :data:`_OVERLAP_RUN_M`
+    long; None otherwise.
+    """
+    n = a.length
+    s = np.arange(max(0.0, n - _OVERLAP_HOOK_M - 60.0), n + 1e-9, 1.0)
+    pts = shapely.line_interpolate_point(a, s)
+    close = shapely.distance(b, pts) <= _OVERLAP_LATERAL_M
+    idx = np.flatnonzero(close)
+    if len(idx) == 0 or n - s[idx[-1]] > _OVERLAP_HOOK_M:
+        return None
+    k1 = idx[-1]
+    k0 = k1
+    while k0 > 0 and close[k0 - 1]:
+        k0 -= 1
+    s0, s1 = float(s[k0]), float(s[k1])
+    if s1 - s0 < _OVERLAP_RUN_M:
+        return None
+    return s0, s1
+
+
+def _direction_at(line: LineString, s: float, h: float = 3.0) -> np.ndarray:
+    u = np.asarray(line.interpolate(min(s + h, line.length)).coords[0])
+    v = np.asarray(line.interpolate(max(s - h, 0.0)).coords[0])
+    d = u - v
+    return d / (np.hypot(*d) or 1.0)
+
+
+def _join_overlapping(
+    lines: list[tuple[float, LineString]], *, min_length_m: float
+) -> list[tuple[float, LineString]]:
+    """Join two pieces of one track whose ends overlap, running on each other.
+
+    Where a trace stops at a turnout (or is cut beside a false line), the piece beyond it
+    is often traced from the other side and runs back past the end for several metres,
+    both ends hooking off the track: the ends pass each other, which
+    :func:`_join_collinear` (facing ends with a gap between them) does not join. Here
+    the last metres of a line (but for a hooked end of up to :data:`_OVERLAP_HOOK_M`)
+    run within :data:`_OVERLAP_LATERAL_M` of another, parallel line for at least
+    :data:`_OVERLAP_RUN_M`; that line carries on at least :data:`_OVERLAP_BEYOND_M`
+    past the end and itself ends within the shared run. The two become one line, joined
+    in the middle of the shared run; what is left of the other line behind the joint,
+    less its metres alongside the joined line, is kept if at least ``min_length_m``
+    long. Longest shared runs first.
+    """
+    items = list(lines)
+    cos_par = math.cos(math.radians(_OVERLAP_MAX_DEG))
+    # (end's line, which end, other line) -> candidate or None; lines are never changed in
+    # place, so a pair is judged once (the geometries are kept alive by ``items`` or here).
+    judged: dict[tuple[int, bool, int], tuple | None] = {}
+    keep_alive: list[LineString] = []
+
+    def judge(a0: LineString, at_start: bool, b: LineString) -> tuple | None:
+        a = LineString(list(a0.coords)[::-1]) if at_start else a0
+        run = _shared_tail(a, b)
+        if run is None:
+            return None
+        s0, s1 = run
+        sm = 0.5 * (s0 + s1)
+        da = _direction_at(a, sm)
+        sp = b.project(a.interpolate(sm))
+        cos = float(_direction_at(b, sp) @ da)
+        if abs(cos) < cos_par:
+            return None
+        forward = cos > 0
+        ahead_len = b.length - sp if forward else sp
+        if ahead_len < a.length - sm + _OVERLAP_BEYOND_M:
+            return None
+        # The other line must itself end within the shared run (but for its hooked
+        # end): two pieces of one track overlapping at their ends.
+        behind_len = sp if forward else b.length - sp
+        if behind_len > (sm - s0) + _OVERLAP_HOOK_M:
+            return None
+        return s1 - s0, sm, sp, forward
+
+    for _ in range(3 * len(items)):
+        geoms = [ln for _, ln in items]
+        tree = shapely.STRtree(geoms)
+        best = None
+        for i, a0 in enumerate(geoms):
+            for at_start in (True, False):
+                n = a0.length
+                reach = min(n, _OVERLAP_HOOK_M + 60.0)
+                tail = substring(a0, 0.0, reach) if at_start else substring(a0, n - reach, n)
+                for j in tree.query(tail.buffer(_OVERLAP_LATERAL_M + 0.01).envelope):
+                    j = int(j)
+                    if j == i:
+                        continue
+                    key = (id(a0), at_start, id(geoms[j]))
+                    if key not in judged:
+                        judged[key] = judge(a0, at_start, geoms[j])
+                        keep_alive.extend((a0, geoms[j]))
+                    cand = judged[key]
+                    if cand is None:
+                        continue
+                    rank = (cand[0], -j)
+                    if best is None or rank > best[0]:
+                        best = (rank, i, at_start, j, *cand[1:])
+        if best is None:
+            return items
+        _, i, at_start, j, sm, sp, forward = best
+        (wa, a0), (wb, b) = items[i], items[j]
+        a = LineString(list(a0.coords)[::-1]) if at_start else a0
+        ahead = substring(b, sp, b.length) if forward else substring(b, sp, 0.0)
+        behind = substring(b, sp, 0.0) if forward else substring(b, sp, b.length)
+        joined = LineString(list(substring(a, 0.0, sm).coords) + list(ahead.coords))
+        new = [(wa + wb * ahead.length / b.length, joined)]
+        if isinstance(behind, LineString) and behind.length > 0:
+            s = np.arange(0.0, behind.length + 1e-9, 1.0)
+            near = shapely.distance(joined, shapely.line_interpolate_point(behind, s))
+            off = np.flatnonzero(near > _OVERLAP_ALONGSIDE_M)
+            if len(off):
+                rest = substring(behind, float(s[off[0]]), behind.length)
+                if isinstance(rest, LineString) and rest.length >= min_length_m:
+                    new.append((wb * rest.length / b.length, rest))
+        items = [it for k, it in enumerate(items) if k not in (i, j)] + new
     return items
 
 
