@@ -578,7 +578,7 @@ def build_stack(
                 grid,
                 aoi,
                 spacing_m=site.detection.track_spacing_m,
-                mapper=lambda func, args, shared: executor.map(func, args, shared=shared),
+                mapper=executor.map,
             )
             del moved
     logger.info("%d track(s) %s", len(tracks), "from the site" if site_lines else "extracted")

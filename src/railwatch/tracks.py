@@ -366,9 +366,10 @@ _PIECES = 16
 _MIN_PIECE_PX = 4_000
 _MAX_PIECE_PX = 100_000
 
-Mapper = Callable[[Callable[..., Any], list[tuple[Any, ...]], dict[str, Any]], list[Any]]
-"""``mapper(func, args, shared)`` returns ``[func(*a, **shared) for a in args]``, in order,
-however it runs them (serially, on a process pool, on a cluster)."""
+Mapper = Callable[..., list[Any]]
+"""``mapper(func, args, shared=kwargs)`` returns ``[func(*a, **kwargs) for a in args]``, in
+order, however it runs them (serially, on a process pool, on a cluster):
+``railwatch.pipeline.Executor.map`` is one."""
 
 
 def _filled(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -619,7 +620,7 @@ def _dense_evidence(
     size = int(np.clip(math.ceil(len(rc) / _PIECES), _MIN_PIECE_PX, _MAX_PIECE_PX))
     pieces = [(rc[a : a + size], theta[a : a + size], res) for a in range(0, len(rc), size)]
     run = mapper if mapper is not None else _serial
-    done = run(_evidence_piece, pieces, {"stacked": maps.stacked})
+    done = run(_evidence_piece, pieces, shared={"stacked": maps.stacked})
     sel = tuple(rc.T)
     out = []
     for k in range(3):
@@ -630,7 +631,7 @@ def _dense_evidence(
 
 
 def _serial(
-    func: Callable[..., Any], args: list[tuple[Any, ...]], shared: dict[str, Any]
+    func: Callable[..., Any], args: list[tuple[Any, ...]], *, shared: dict[str, Any]
 ) -> list[Any]:
     return [func(*a, **shared) for a in args]
 
@@ -887,8 +888,9 @@ def extract_tracks(
         up to twice this apart are joined.
     mapper : callable, optional
         Runs the per-pixel evidence (most of the work) in pieces: ``mapper(func, args,
-        shared)`` must return ``[func(*a, **shared) for a in args]`` in order, e.g. on a
-        process pool. Default: one after another here. The result does not depend on it.
+        shared=kwargs)`` must return ``[func(*a, **kwargs) for a in args]`` in order, e.g.
+        ``Executor.map`` of :mod:`railwatch.pipeline` on a process pool. Default: one after
+        another here. The result does not depend on it.
 
     Returns
     -------
