@@ -637,7 +637,8 @@ def station_evidence(
         edge = _explain_edge(std, half_std, outer_std, m, members, side_rail)
         # A body must be unexplained both by the colour of empty track and by the usual
         # contrast between the track bed and the ground beside it.
-        g_sum = [np.concatenate(g, axis=1).sum(axis=0) for g in ground]
+        shoulders = [np.concatenate(g, axis=1) for g in ground]
+        g_sum = [sh.sum(axis=0) for sh in shoulders]
         shade_side = np.where(g_sum[0] >= g_sum[1], 1, 0)  # the other side is lit
         contrast = np.minimum(
             bed_contrast,
@@ -651,7 +652,6 @@ def station_evidence(
         # a shadow cast on empty track is that colour, never darker than full shadow.
         # How much of the darkest objects' light is haze (added, not shaded) is not
         # known: between none and all of it, each with its own shadow colour.
-        shoulders = [np.concatenate(g, axis=1) for g in ground]
         offsets = (np.zeros_like(dark), dark) if dark.any() else (dark,)
         ratios = [_shadow_ratio(shoulders, z, members, seen, off) for off in offsets]
         lines = [(o / noise, r) for o, r in zip(offsets, ratios, strict=True) if r is not None]
@@ -665,21 +665,20 @@ def station_evidence(
                 # is no sign of empty track: a dark body in a neighbour's shadow is too.
                 other = np.where(_sunless(shoulders, members & seen, ratios[0]), edge, other)
             z = np.minimum(other, _explain_empty(*empty_args, **explain, shadow=lines))
+        frames = [o.frame for o in observations]
         if snowy:
             # Shade on snow is bluer and hides the rails: where a neighbour's body can
             # cast it, a shadow over the bed is expected (see _neighbour_shadow).
-            frames = [o.frame for o in observations]
             rails = np.minimum(side_rail[0], side_rail[1])
             nb_z = _neighbour_shadow(std, m, members, dark / noise, rails, frames, z, seen)
             z = np.minimum(z, nb_z)
-        if not snowy:
+        else:
             # A body of any colour casts a shadow beside it: the one sign of a car the
             # colour of ballast once the rails are too fine to see.
-            frames = [o.frame for o in observations]
             z = z + _cast_shadow_evidence(
                 allc.mean(axis=0),
                 [np.concatenate(h, axis=1).mean(axis=0) for h in halves],
-                [np.concatenate(g, axis=1).mean(axis=0) for g in ground],
+                [sh.mean(axis=0) for sh in shoulders],
                 frames,
                 z,
                 members,
@@ -746,9 +745,7 @@ def _cast_shadow_evidence(
     clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
     if ref.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
         return none
-    normals = np.column_stack(
-        [np.concatenate([f.nx for f in frames]), np.concatenate([f.ny for f in frames])]
-    )
+    xy, normals, owner = _station_geometry(frames)
 
     def darkening(v: np.ndarray) -> np.ndarray:
         lv = np.log(np.maximum(v, 1e-3))
@@ -793,10 +790,6 @@ def _cast_shadow_evidence(
     # The shadow-side shoulder must be ground, not the bed of another track.
     mid = 0.5 * (SHOULDER_M[0] + SHOULDER_M[1])
     sign = np.where(left, 1.0, -1.0)
-    xy = np.column_stack(
-        [np.concatenate([f.x for f in frames]), np.concatenate([f.y for f in frames])]
-    )
-    owner = np.concatenate([np.full(f.x.shape, k) for k, f in enumerate(frames)])
     probe = xy + (sign * mid)[:, None] * normals
     _, idx = cKDTree(xy).query(probe, k=8, distance_upper_bound=SHADOW_TRACK_CLEARANCE_M)
     found = idx < xy.shape[0]
@@ -925,13 +918,7 @@ def _neighbour_shadow(
     clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
     if members.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
         return none
-    xy = np.column_stack(
-        [np.concatenate([f.x for f in frames]), np.concatenate([f.y for f in frames])]
-    )
-    normals = np.column_stack(
-        [np.concatenate([f.nx for f in frames]), np.concatenate([f.ny for f in frames])]
-    )
-    owner = np.concatenate([np.full(f.x.shape, k) for k, f in enumerate(frames)])
+    xy, normals, owner = _station_geometry(frames)
     n_all = xy.shape[0]
     tree = cKDTree(xy)
     mid = 0.5 * (NEIGHBOUR_M[0] + NEIGHBOUR_M[1])
@@ -1015,6 +1002,20 @@ def _neighbour_shadow(
     # Explained, not excluded: a car the colour of the shaded bed could stand there.
     term = np.maximum(term, -NEIGHBOUR_DOUBT)
     return np.where(cast & seen, Z_THRESHOLD + term, np.inf)
+
+
+def _station_geometry(
+    frames: Sequence[TrackFrame],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions (N, 2), unit normals (N, 2) and track index (N,) of every station."""
+    xy = np.column_stack(
+        [np.concatenate([f.x for f in frames]), np.concatenate([f.y for f in frames])]
+    )
+    normals = np.column_stack(
+        [np.concatenate([f.nx for f in frames]), np.concatenate([f.ny for f in frames])]
+    )
+    owner = np.concatenate([np.full(f.x.shape, k) for k, f in enumerate(frames)])
+    return xy, normals, owner
 
 
 def _snowy(observations: Sequence[TrackObservation]) -> bool:
