@@ -93,6 +93,9 @@ def _assert_same_results(a_dir, b_dir):
         assert len(va) == len(vb) > 0
         assert va.drop(columns="geometry").equals(vb.drop(columns="geometry"))
         assert va.geometry.geom_equals_exact(vb.geometry, 1e-6).all()
+    # The figure's formats are drawn as separate tasks on a pool: the same bytes.
+    for name in ("timeseries.png", "timeseries.svg"):
+        assert (a_dir / name).read_bytes() == (b_dir / name).read_bytes()
 
 
 def test_local_pool_gives_the_serial_results(tmp_path):

@@ -1111,13 +1111,17 @@ def _write_outputs(
     used = [f for o in outcomes for f in o.acquisition.files]
     counts_csv = outputs.csv_text(counts)
     site_dict = site.to_dict()
-    figure = None
+    figures = []
     if report:
         # The figure needs only the counts: drawn beside the files written below, from
-        # the very text of counts.csv, so `railwatch report` redraws the same bytes.
+        # the very text of counts.csv, so `railwatch report` redraws the same bytes. One
+        # task per format: on a pool the two drawings (the last serial step) run at once.
         ex = executor if executor is not None else Executor()
         name = str(site_dict.get("name") or out.resolve().name)
-        figure = ex.submit_local(_figure_task, counts_csv, site_dict, name)
+        figures = [
+            ex.submit_local(_figure_task, counts_csv, site_dict, name, fmt)
+            for fmt in ("png", "svg")
+        ]
     # The GeoPackage first: if it cannot be written, no table has changed either.
     write_geopackage(
         out / "railcars.gpkg",
@@ -1175,17 +1179,19 @@ def _write_outputs(
         }
         run["analysed_now"] = analysed
     outputs.write_json(out / "run.json", run)
-    if figure is not None:
+    if figures:
         from railwatch.report import build_report
 
-        build_report(out, figures=figure.result(), thumbnails=thumbnails)
+        png, svg = (f.result() for f in figures)
+        build_report(out, figures=(png, svg), thumbnails=thumbnails)
     return counts, weekly
 
 
-def _figure_task(counts_csv: str, site: dict[str, Any], name: str) -> tuple[bytes, bytes]:
+def _figure_task(counts_csv: str, site: dict[str, Any], name: str, fmt: str) -> bytes:
     import io
 
     from railwatch.report import render_figures
     from railwatch.timeseries import read_counts
 
-    return render_figures(read_counts(io.StringIO(counts_csv)), site, name)
+    (figure,) = render_figures(read_counts(io.StringIO(counts_csv)), site, name, (fmt,))
+    return figure

@@ -28,6 +28,7 @@ __all__ = [
     "TYPE_COLORS",
     "timeseries_figure",
     "figure_bytes",
+    "format_bytes",
     "save_figure",
 ]
 
@@ -479,19 +480,27 @@ def figure_bytes(fig: Figure, *, svg: bool = False) -> tuple[bytes, bytes | None
     PNG: no ``Software`` text chunk. SVG: no date or creator, and ids hashed with a fixed
     salt (``svg.hashsalt``), so identical figures give identical bytes.
     """
+    return format_bytes(fig, "png"), format_bytes(fig, "svg") if svg else None
+
+
+def format_bytes(fig: Figure, fmt: str) -> bytes:
+    """Deterministic bytes of ``fig`` in one format, ``"png"`` or ``"svg"``.
+
+    See :func:`figure_bytes`.
+    """
     import io
 
     import matplotlib
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    png = buf.getvalue()
-    if not svg:
-        return png, None
-    buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    return png, buf.getvalue()
+    if fmt == "png":
+        fig.savefig(buf, format="png", metadata={"Software": None})
+    elif fmt == "svg":
+        with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT}):
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    else:
+        raise ValueError(f"unknown figure format {fmt!r}")
+    return buf.getvalue()
 
 
 def save_figure(fig: Figure, path_png: str | Path, *, svg: bool = False) -> list[Path]:

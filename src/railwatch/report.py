@@ -15,7 +15,7 @@ import html
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -726,9 +726,12 @@ def render_html(
 
 
 def render_figures(
-    counts: pd.DataFrame, site: Mapping[str, Any], site_name: str
-) -> tuple[bytes, bytes]:
-    """PNG and SVG bytes of the time-series figure (pure).
+    counts: pd.DataFrame,
+    site: Mapping[str, Any],
+    site_name: str,
+    formats: Sequence[str] = ("png", "svg"),
+) -> tuple[bytes, ...]:
+    """Bytes of the time-series figure in each of ``formats`` (pure).
 
     Parameters
     ----------
@@ -738,20 +741,26 @@ def render_figures(
         The ``site`` object of ``run.json`` (baseline and events).
     site_name : str
         For the title.
+    formats : sequence of {"png", "svg"}
+        One entry per result, in this order. Each format is drawn from its own figure,
+        so drawing them in separate processes gives the same bytes.
     """
-    from railwatch.plot import figure_bytes, timeseries_figure
+    from railwatch.plot import format_bytes, timeseries_figure
 
     cfg = baseline_config_from_dict(site.get("baseline"))
-    fig = timeseries_figure(
-        counts,
-        baseline_cfg=cfg,
-        events=_events_from_list(site.get("events")),
-        title=f"{site_name}: rail vehicles per acquisition",
-        baseline=baseline_value(cfg, counts),
-    )
-    png, svg = figure_bytes(fig, svg=True)
-    assert svg is not None
-    return png, svg
+    out = []
+    for fmt in formats:
+        # A fresh figure per format: the layout settles at the first draw, so an SVG
+        # saved after a PNG of the same figure differs by fractions of a point.
+        fig = timeseries_figure(
+            counts,
+            baseline_cfg=cfg,
+            events=_events_from_list(site.get("events")),
+            title=f"{site_name}: rail vehicles per acquisition",
+            baseline=baseline_value(cfg, counts),
+        )
+        out.append(format_bytes(fig, fmt))
+    return tuple(out)
 
 
 def build_report(
