@@ -94,6 +94,20 @@ def test_single_geotiff_with_aoi_only(yard):
     assert {n: (out / n).read_bytes() for n in drawn} == drawn
 
 
+def test_no_track_found_is_an_error_not_a_zero_count(tmp_path):
+    # Plain ground, no track to find: counting it would report a confident 0.
+    img = tmp_path / "img"
+    img.mkdir()
+    scene = render(GRID, [], [], seed=6)
+    _write_scene(img / "20240617_ground.tif", scene)
+    aoi = _write_aoi_utm(tmp_path / "aoi.geojson", render(GRID, LINES, [], seed=6))
+    out = tmp_path / "out"
+    r = _run("count", img, "--aoi", aoi, "--out", out)
+    assert r.exit_code == 3, r.output
+    assert "no track found" in r.output and "20240617_ground.tif" in r.output
+    assert not (out / "counts.csv").exists()
+
+
 def test_needs_site_or_aoi(yard):
     tmp, img, _ = yard
     r = _run("count", img, "--out", tmp / "out")

@@ -841,6 +841,15 @@ def run_count(
                         f"{os.path.basename(r.path)}: {r.reason}" for r in stack_rej.values()
                     )
                     raise NoUsableScenes(f"no acquisition covers the AOI ({reasons[:300]})")
+                if not products.tracks:
+                    # Every count would be a confident 0: a yard whose tracks were not
+                    # found is not an empty yard.
+                    names = ", ".join(sorted({os.path.basename(f.path) for f in files}))
+                    raise NoUsableScenes(
+                        f"no track found in the imagery inside the AOI ({names[:300]}); "
+                        "give the track centre lines (--tracks or the site file's tracks) "
+                        "or check the AOI"
+                    )
                 with state.transaction():
                     version = state.save_stack(products.n_acquisitions, products)
                 stored_fp = {}
