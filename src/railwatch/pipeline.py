@@ -55,7 +55,7 @@ from railwatch.imagery import (
     read_acquisition,
     warn_if_disjoint,
 )
-from railwatch.quicklook import thumbnail_jpeg
+from railwatch.quicklook import Quicklook, thumbnail_jpeg
 from railwatch.site import Site, SiteGrid, aoi_in_grid, make_grid, tracks_in_grid
 from railwatch.tracks import Track, extract_tracks, tracks_from_lines
 from railwatch.types import VEHICLE_TYPES
@@ -254,6 +254,15 @@ def render_quicklook(
     site: the image is drawn as read and the site geometry placed over it, so nothing is
     resampled for display either.
     """
+    return _draw_quicklook(scene, products, analysis, offset_m).png()
+
+
+def _draw_quicklook(
+    scene: Scene,
+    products: StackProducts,
+    analysis: SceneAnalysis,
+    offset_m: tuple[float, float],
+) -> Quicklook:
     from affine import Affine
 
     from railwatch.quicklook import quicklook
@@ -276,7 +285,7 @@ def render_quicklook(
         vehicles=[(v.polygon, v.type, float(v.confidence)) for v in a.vehicles],
         unobserved=a.unobserved,
         title=title,
-    ).png()
+    )
 
 
 def process_acquisition(
@@ -341,8 +350,10 @@ def process_acquisition(
         background=products.background,
     )
     analysis = _moved(analysis, off)
-    png = render_quicklook(scene, products, analysis, off) if quicklook else None
-    thumb = thumbnail_jpeg(png) if png is not None else None
+    png = thumb = None
+    if quicklook:
+        drawn = _draw_quicklook(scene, products, analysis, off)
+        png, thumb = drawn.png(), thumbnail_jpeg(drawn)
     return AcquisitionOutcome(
         acquisition=acq,
         gsd_m=scene.gsd_m,

@@ -503,15 +503,16 @@ THUMB_SIDE_PX = 900
 """Long side of the reduced quicklooks embedded in the report."""
 
 
-def thumbnail_jpeg(png: bytes, side_px: int = THUMB_SIDE_PX) -> bytes:
+def thumbnail_jpeg(png: bytes | Quicklook, side_px: int = THUMB_SIDE_PX) -> bytes:
     """A reduced JPEG copy of a quicklook PNG (for the report; deterministic bytes).
 
     A decade of weekly quicklooks at full size would make a report of hundreds of MB.
 
     Parameters
     ----------
-    png : bytes
-        A quicklook as written to ``quicklooks/``.
+    png : bytes or Quicklook
+        A quicklook as written to ``quicklooks/``, or as drawn (no PNG to decode; the
+        same pixels, so the same bytes).
     side_px : int
         Longest side of the copy; smaller images keep their size.
 
@@ -522,8 +523,11 @@ def thumbnail_jpeg(png: bytes, side_px: int = THUMB_SIDE_PX) -> bytes:
     """
     from PIL import Image
 
-    with Image.open(io.BytesIO(png)) as im:
-        rgb = im.convert("RGB")
+    if isinstance(png, Quicklook):
+        rgb = png.image.convert("RGB")
+    else:
+        with Image.open(io.BytesIO(png)) as im:
+            rgb = im.convert("RGB")
     rgb.thumbnail((side_px, side_px), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     rgb.save(buf, format="JPEG", quality=82)
