@@ -125,6 +125,20 @@ LENGTH_FLOOR = 0.05
 """Share of the length prior spread evenly over [min, max] length: vehicles of no listed
 type."""
 
+SHAPE_WEIGHT = 2.0
+"""Most log-likelihood a body-shape cue adds to its type when the cue is clear, or takes
+away when it is clearly absent (a length SD off costs 0.5, two cost 2)."""
+
+HOLLOW_CUE = (0.2, 0.8)
+"""Hollowness (rim above centre, in profile SDs) from clearly not open to clearly open."""
+
+RIDGE_CUE = (0.4, 0.8)
+"""Ridge (centre highlight above the body median, in profile SDs) from clearly not a
+barrel to clearly a barrel."""
+
+SHAPE_SD_FLOOR = 0.02
+"""Added to a profile's spread: a featureless profile has no shape."""
+
 INTERVAL_Z = 1.645
 """Normal quantile of the two-sided 90 % interval."""
 
@@ -1652,13 +1666,63 @@ def _cut_bonus(z: np.ndarray, step: float, weight: float = 1.0) -> np.ndarray:
     return weight * dip
 
 
-def _classify(length_m: float, colour: np.ndarray, priors: VehiclePriors) -> tuple[str, float]:
-    """Vehicle type from its length (the strongest cue at any resolution) -> (type, fit)."""
+def _body_shape(offsets_m: np.ndarray, profile: np.ndarray) -> tuple[float, float]:
+    """How hollow and how ridged a body's across-track brightness profile is.
+
+    Parameters
+    ----------
+    offsets_m : numpy.ndarray
+        (m,) offsets of the profile from the centre line.
+    profile : numpy.ndarray
+        (m,) gray value across the strip, averaged along the vehicle.
+
+    Returns
+    -------
+    (hollow, ridge)
+        In units of the profile's own spread (so independent of exposure and colour):
+        ``hollow`` = the brightest rim (1.0-1.75 m out) above the centre (an open top:
+        lit walls around a dark load or floor), ``ridge`` = the brightest centre point
+        above the body's median (a barrel's highlight along the top). NaN when the
+        profile is not seen.
+    """
+    o = np.abs(offsets_m)
+    rim_px = profile[(o >= 1.0) & (o <= 1.75)]
+    centre = profile[o <= 0.75]
+    body = profile[o <= 1.6]
+    if not (np.isfinite(rim_px).sum() >= 2 and np.isfinite(centre).any()):
+        return math.nan, math.nan
+    scale = float(np.nanstd(profile)) + SHAPE_SD_FLOOR
+    rim = float(np.mean(np.sort(rim_px[np.isfinite(rim_px)])[-2:]))
+    hollow = (rim - float(np.nanmean(centre))) / scale
+    ridge = (float(np.nanmax(centre)) - float(np.nanmedian(body))) / scale
+    return hollow, ridge
+
+
+def _classify(
+    length_m: float,
+    colour: np.ndarray,
+    priors: VehiclePriors,
+    shape: tuple[float, float] = (math.nan, math.nan),
+) -> tuple[str, float]:
+    """Vehicle type from its length and body shape -> (type, fit).
+
+    Length is the cue at any resolution, but measured lengths scatter by about a metre
+    while several types differ by less. Where the body is resolved its shape adds two
+    physical cues (:func:`_body_shape`): a barrel's bright ridge along the top (tank) and
+    an open top's lit walls around a darker load (open). Each adds at most
+    :data:`SHAPE_WEIGHT` log-likelihood to its type, or takes it away.
+    """
     names = [t for t in priors.lengths_m if t in VEHICLE_TYPES]
     if not names:
         return "unknown", 0.0
     mus = np.array([priors.lengths_m[t] for t in names])
     ll = -0.5 * ((length_m - mus) / LENGTH_SD_M) ** 2
+    hollow, ridge = shape
+    for name, cue, (lo, hi) in (("open", hollow, HOLLOW_CUE), ("tank", ridge, RIDGE_CUE)):
+        if name in names and math.isfinite(cue):
+            # -1 below lo (clearly absent), +1 above hi (clear), linear between.
+            sure = float(np.clip((2 * cue - lo - hi) / (hi - lo), -1.0, 1.0))
+            ll[names.index(name)] += SHAPE_WEIGHT * sure
     p = np.exp(ll - ll.max())
     p /= p.sum()
     k = int(np.argmax(p))
@@ -1696,6 +1760,7 @@ def _track_vehicles(
     s_start = obs.frame.s_m[0] - step / 2
     vehicles = []
     trim = max(1, int(round(1.0 / step)))
+    gidx = gray_bands(obs.bands)
     for a, b in segs:
         # The coupling gap between two bodies belongs to neither: drop weak end stations.
         for _ in range(trim):
@@ -1713,7 +1778,15 @@ def _track_vehicles(
         if coarse:
             vtype, fit = "unknown", 0.0
         else:
-            vtype, fit = _classify(length, ev.colour[:, a:b].mean(axis=1), priors)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                profile = np.nanmean(np.nanmean(obs.values[gidx][:, :, a:b], axis=0), axis=1)
+            vtype, fit = _classify(
+                length,
+                ev.colour[:, a:b].mean(axis=1),
+                priors,
+                _body_shape(obs.frame.offsets_m, profile),
+            )
         poly = _vehicle_polygon(
             obs.track.line, s_start + a * step, s_start + b * step, priors.width_m
         )
