@@ -20,7 +20,7 @@ def _profile(body):
 # A dark coal load between lit walls; a dark barrel with a highlight along the top;
 # a flat grey roof.
 OPEN = _profile(lambda c: np.where(np.abs(c) >= 1.2, 0.55, 0.15))
-BARREL = _profile(lambda c: 0.12 + 0.5 * np.exp(-((c + 0.3) / 0.35) ** 2))
+BARREL = _profile(lambda c: 0.12 + 0.5 * np.exp(-(((c + 0.3) / 0.35) ** 2)))
 ROOF = _profile(lambda c: np.full_like(c, 0.5))
 
 

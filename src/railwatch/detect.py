@@ -288,6 +288,18 @@ TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
 (the strip is oversampled and smoothed), so the per-station evidence is not independent."""
 
+CONTRAST_CALIBRATE_SHARE = 0.5
+"""Least share of the empty-mode stations that keep the usual bed-to-shoulder contrast
+for the scene to calibrate that contrast against its clear bodies (below it the contrast
+is not a look of the scene's empty track: snow, patchy ground)."""
+
+FINE_DETAIL_MIN = 0.2
+"""Least energy of the grid's finest detail (second differences at one pixel) relative to
+that at two pixels for a scene to resolve the grid pixel. Texture at the pixel's own
+scale gives about 0.3 and more; a scene resampled from pixels twice the grid's or coarser
+has almost none at that scale (about 0.1): there a car body is some 3 pixels wide, the
+rails are not seen and the shoulder beside a body is blurred into it."""
+
 
 # --------------------------------------------------------------------------- results
 
@@ -421,6 +433,9 @@ class StationEvidence:
         (k, n) normalised across-track profile (for the background model).
     cut : numpy.ndarray or None
         (n + 1,) evidence for a gap between two vehicles at each station boundary.
+    unsure : numpy.ndarray or None
+        (n,) bool, called empty only as a deep shadow over the bed in a scene that does
+        not resolve the rails (a dark body looks the same): inconclusive, not empty.
     """
 
     z: np.ndarray
@@ -428,6 +443,7 @@ class StationEvidence:
     colour: np.ndarray
     shape: np.ndarray
     cut: np.ndarray | None = None
+    unsure: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- evidence
@@ -492,6 +508,7 @@ def station_evidence(
     observations: Sequence[TrackObservation],
     *,
     background: Background | None = None,
+    resolved: bool = True,
 ) -> list[StationEvidence]:
     """Per-station evidence of a body on every track of one scene.
 
@@ -501,6 +518,9 @@ def station_evidence(
         Strips of one scene from :func:`railwatch.quality.observe_tracks`.
     background : Background, optional
         Per-station empty-track shapes learned over the stack.
+    resolved : bool
+        Whether the scene resolves the grid pixel (:func:`_fine_detail`); if not, the
+        stations called empty only as deep shade are marked ``unsure``.
 
     Returns
     -------
@@ -654,9 +674,12 @@ def station_evidence(
         shoulders = [np.concatenate(g, axis=1) for g in ground]
         g_sum = [sh.sum(axis=0) for sh in shoulders]
         shade_side = np.where(g_sum[0] >= g_sum[1], 1, 0)  # the other side is lit
+        # The usual contrast is no surer a sign of empty track than the scene's own
+        # clear bodies show (a blurred shoulder beside a body keeps it too).
+        floor = _contrast_floor(bed_contrast, z_empty, edge, members, seen)
         contrast = np.minimum(
-            bed_contrast,
-            _contrast_evidence(outer, ground, seen)
+            np.maximum(bed_contrast, floor),
+            np.maximum(_contrast_evidence(outer, ground, seen), floor)
             + np.where(shade_side == 1, side_rail[1], side_rail[0]),
         )
         covered = _covered_shoulder(ground, members & seen, gains, under)
@@ -698,16 +721,22 @@ def station_evidence(
                 members,
                 seen,
             )
+        if not resolved:
+            # Without the rails a dark body and a deep shadow over the bed look alike:
+            # where only the shadow explains a station it is inconclusive.
+            no_shade = _explain_empty(*empty_args, **explain, shade=False)
+            unsure = (z < Z_THRESHOLD) & (np.minimum(no_shade, other) >= Z_THRESHOLD)
     z = np.clip(np.nan_to_num(z, nan=0.0), *Z_CLIP)
     # One odd station (a mast shadow, a glint) is not a body; coupling gaps span several.
     z = ndi.median_filter(z, size=3, mode="nearest")
+    if resolved or seen.sum() < 20:
+        unsure = np.zeros(n_all, bool)
     out = []
     i0 = 0
     for n, c in zip(sizes, np.split(allc, np.cumsum(sizes)[:-1], axis=1), strict=True):
         cut = _gap_evidence(raw[len(out)] / noise[:, None], step)
-        out.append(
-            StationEvidence(z[i0 : i0 + n], seen[i0 : i0 + n], c, shapes[:, i0 : i0 + n], cut)
-        )
+        sl = slice(i0, i0 + n)
+        out.append(StationEvidence(z[sl], seen[sl], c, shapes[:, sl], cut, unsure[sl]))
         i0 += n
     return out
 
@@ -1271,6 +1300,35 @@ def _explain_edge(
     return Z_THRESHOLD + best
 
 
+def _contrast_floor(
+    contrast: np.ndarray,
+    colour_z: np.ndarray,
+    edge: np.ndarray,
+    members: np.ndarray,
+    seen: np.ndarray,
+) -> float:
+    """Least evidence (``Z_THRESHOLD`` + log-likelihood ratio) the usual contrast can give.
+
+    The usual bed-to-shoulder contrast (``contrast`` below :data:`Z_THRESHOLD`) is kept
+    by a share ``f_e`` of the empty-mode stations and by a share ``f_b`` of the scene's
+    clear bodies (colour and shadow edge both well above the threshold, ``colour_z`` and
+    ``edge``): seeing it is worth at most ``log(f_b / f_e)`` against a body. Sharp scenes
+    give ``f_b`` near 0 (no floor); where the shoulder is blurred into the body (coarse
+    pixels) or covered by the next track's body many clear bodies keep it. ``-inf`` (no
+    floor) with too few clear bodies, or where the scene's empty track mostly breaks the
+    contrast (:data:`CONTRAST_CALIBRATE_SHARE`).
+    """
+    clear = seen & (np.minimum(colour_z, edge) >= Z_THRESHOLD + SHADOW_CLEAR_Z)
+    ref = members & seen
+    if clear.sum() < SHADOW_MIN_STATIONS or ref.sum() < 20:
+        return -np.inf
+    f_e = float(np.mean(contrast[ref] < Z_THRESHOLD))
+    if f_e < CONTRAST_CALIBRATE_SHARE:
+        return -np.inf
+    f_b = float(np.mean(contrast[clear] < Z_THRESHOLD))
+    return Z_THRESHOLD + min(math.log(max(f_b, 1e-6) / f_e), 0.0)
+
+
 def _log_ratio(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
     aa = np.concatenate(a, axis=1)
     bb = np.concatenate(b, axis=1)
@@ -1357,6 +1415,7 @@ def _explain_empty(
     shaded_side: np.ndarray | None = None,
     cloud_shade: np.ndarray | None = None,
     shadow: Sequence[tuple[np.ndarray, np.ndarray]] = (),
+    shade: bool = True,
 ) -> np.ndarray:
     """Body evidence (``Z_THRESHOLD`` + log-likelihood ratio) against one empty mode.
 
@@ -1372,6 +1431,8 @@ def _explain_empty(
     scene's own shade as (offset, ratio) pairs (:func:`_shadow_ratio`, offset in noise
     units): with it, shaded empty track is the empty colour moved towards that colour of
     full shadow, at most :data:`SHADOW_DEPTH_MAX` as deep, instead of any darker copy.
+    ``shade=False`` leaves out every deeper shadow than ballast's own variation (lit and
+    hazy empty track only).
     """
     own_ncc, known = own
     ncc = tmpl @ shapes
@@ -1412,18 +1473,20 @@ def _explain_empty(
             d_sh = np.minimum(d_sh, d)
     # The rail term is not capped low: a dark, neutral body (coal, black tanks) is
     # "a darker copy of ballast" by colour and only the missing rails tell it apart.
-    shade = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
+    shade_z = np.clip(1.6 + d_sh**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0) + l_rail
     # A bed only a little darker than usual is ballast, not shadow (``deep`` 0).
     deep = np.clip((0.85 - k) / 0.2, 0.0, 1.0)
+    if not shade:
+        shade_z = np.where(deep > 0, np.inf, shade_z)
     if shaded_side is not None:
         # A shadow over the whole bed reaches the shoulder on the side of what casts it:
         # there bed and ground keep their usual contrast; ballast needs no caster.
-        shade = shade + deep * np.maximum(shaded_side, 0.0)
+        shade_z = shade_z + deep * np.maximum(shaded_side, 0.0)
     if cloud_shade is not None:
         # Under a cloud the light is diffuse: once it is corrected, a bed much darker
         # than ballast is a dark body rather than the shadow of something.
-        shade = shade + CLOUD_SHADE_LLR * cloud_shade * deep
-    best = np.minimum(lit, shade)
+        shade_z = shade_z + CLOUD_SHADE_LLR * cloud_shade * deep
+    best = np.minimum(lit, shade_z)
     if haze is not None:
         # Thin cloud adds light: the colour moves from the empty colour towards haze.
         w = haze / spread - m
@@ -1862,10 +1925,13 @@ def _ambiguous_length_m(ev: StationEvidence, step_m: float, static: np.ndarray |
     """Observed track length (m) whose evidence is inconclusive.
 
     A station is inconclusive when its evidence is within :data:`AMBIGUOUS_Z` of the
-    threshold (body and empty track about equally likely). Stations under a static
+    threshold (body and empty track about equally likely) or marked ``unsure`` (empty
+    only as deep shade where the rails are not resolved). Stations under a static
     structure are left out, as in the count.
     """
     amb = ev.observed & (np.abs(ev.z - Z_THRESHOLD) < AMBIGUOUS_Z)
+    if ev.unsure is not None:
+        amb |= ev.observed & ev.unsure
     if static is not None and static.shape == amb.shape:
         amb &= ~static
     return float(amb.sum()) * step_m
@@ -1936,6 +2002,29 @@ def widen_interval(
     lo = max(0, int(math.floor(railcars - INTERVAL_Z * sd)))
     hi = int(math.ceil((railcars + INTERVAL_Z * sd) / seen))
     return min(low, lo), max(high, hi, railcars)
+
+
+def _fine_detail(data: np.ndarray, valid: np.ndarray, every: int = 4) -> float:
+    """Energy of the finest detail relative to detail twice as coarse (see FINE_DETAIL_MIN).
+
+    Mean square of the second difference at one pixel over that at two pixels, of the
+    band mean, along rows and columns (every ``every``-th line), over valid pixels; 1.0
+    (resolved) with too few.
+    """
+    ratios = []
+    for axis in (0, 1):
+        lines = (
+            (slice(None), slice(None, None, every)) if axis == 0 else (slice(None, None, every),)
+        )
+        x = np.moveaxis(np.nan_to_num(data[(slice(None), *lines)]).mean(axis=0), axis, 0)
+        v = np.moveaxis(np.asarray(valid, bool)[lines], axis, 0)
+        ok = v[:-4] & v[1:-3] & v[2:-2] & v[3:-1] & v[4:]
+        if ok.sum() < 100:
+            return 1.0
+        fine = (x[1:-3] - 2 * x[2:-2] + x[3:-1])[ok].astype(np.float64)
+        wide = (x[:-4] - 2 * x[2:-2] + x[4:])[ok].astype(np.float64)
+        ratios.append(float(np.mean(fine**2)) / max(float(np.mean(wide**2)), 1e-12))
+    return float(np.mean(ratios))
 
 
 def _unobserved(observations: Sequence[TrackObservation], width_m: float) -> BaseGeometry:
@@ -2014,7 +2103,8 @@ def analyse_scene(
             (), quality, None, None, None, {t: 0 for t in VEHICLE_TYPES}, unobserved
         )
     coarse = grid.resolution_m >= COARSE_GSD_M
-    evidence = station_evidence(obs, background=background)
+    resolved = _fine_detail(data, valid) >= FINE_DETAIL_MIN
+    evidence = station_evidence(obs, background=background, resolved=resolved)
     vehicles: list[Vehicle] = []
     dists: list[np.ndarray] = []
     unclear_m = 0.0
