@@ -18,6 +18,9 @@ bundled sample, seed 2024), runs ``railwatch count`` on each and scores the resu
   of the truth (a lone scene cannot be co-registered, so its vehicles are off by the
   provider's error, up to 10 m here, beyond the 3 m match distance).
 
+``type_acc`` is the share of matched vehicles whose type agrees with the truth (every
+scored acquisition; at 1.0 m types are ``unknown``, so they count as wrong).
+
 Run from the repository root::
 
     python benchmarks/accuracy.py            # all held-out seeds (about 10 minutes)
@@ -93,6 +96,7 @@ def _score(out: Path, truth: Path) -> dict[str, float]:
         "mape_ok_fine_%": mape(ok_fine),
         "wape_ok_fine_%": wape(ok_fine),
         "mape_1m_%": mape(coarse),
+        "type_acc": res.type_accuracy,
         "false_numbers": res.n_false_numbers,
         "n_partial": int((status == "partial").sum()),
         "in_interval_%": float((inside[scored] == "true").mean() * 100)
@@ -201,6 +205,7 @@ def main() -> None:
         mape_ok_fine=("mape_ok_fine_%", "mean"),
         wape_ok_fine=("wape_ok_fine_%", "mean"),
         mape_1m=("mape_1m_%", "mean"),
+        type_acc=("type_acc", "mean"),
         false_numbers=("false_numbers", "sum"),
         in_interval=("in_interval_%", "mean"),
     )
