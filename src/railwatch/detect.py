@@ -34,7 +34,8 @@ of empty track (a dark body in a neighbour's shadow keeps it too, :func:`_sunles
 snow with a low sun, a body shades the whole bed of the neighbouring track on its shadow
 side: where that neighbour is occupied, a darker bed of the scene's shadow tint is
 explained as empty track (:func:`_neighbour_shadow`, side, tint and depth learned from the
-scene).
+scene). On bare ground too, where the ground between the tracks shows that the shadow
+crosses it (shaded on the sun side, lit beyond the bed: :func:`_shaded_ground`).
 
 Vehicles are then found by exact dynamic programming over segmentations of each track
 into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
@@ -709,7 +710,16 @@ def station_evidence(
             rails = np.minimum(side_rail[0], side_rail[1])
             nb_z = _neighbour_shadow(std, m, members, dark / noise, rails, frames, z, seen)
             z = np.minimum(z, nb_z)
-        else:
+        elif ratios[0] is not None:
+            # With a low sun a body's shadow crosses the ground to the next bed, whose
+            # rails fade in it: shade there, where that ground is shaded too.
+            rails = np.minimum(side_rail[0], side_rail[1])
+            reach = _shaded_ground(shoulders, members & seen, ratios[0], under)
+            nb_z = _neighbour_shadow(
+                std, m, members, dark / noise, rails, frames, z, seen, reach=reach
+            )
+            z = np.minimum(z, nb_z)
+        if not snowy:
             # A body of any colour casts a shadow beside it: the one sign of a car the
             # colour of ballast once the rails are too fine to see.
             z = z + _cast_shadow_evidence(
@@ -905,6 +915,49 @@ def _sunless(ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray) -
     return bright < light * math.sqrt(float(np.mean(ratio)))
 
 
+def _shaded_ground(
+    ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray, under: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per side (left +, right -), stations (N,) whose shoulder lies nearer full shadow.
+
+    The shoulders are ground between the tracks, which no body covers: one in shadow
+    beside a track whose own body would shade the other side is reached by the shadow
+    of something beyond it, a body on the next track when the sun is low. ``ground``
+    holds the shoulder colours (b, N), ``ref`` the stations whose brighter shoulder is
+    ground in the light (empty track), ``ratio`` the share of the light a full shadow
+    leaves (:func:`_shadow_ratio`, no offset); the cut is halfway (geometric mean)
+    between full light and full shadow, as in :func:`_sunless`. Under a cloud shadow
+    (``under`` > 0, :func:`_cloud_shade_weight`) the light is diffuse and casts no
+    shadow: there neither side counts as shaded ground.
+    """
+    bright = np.maximum(ground[0].sum(axis=0), ground[1].sum(axis=0))
+    cut = float(np.median(bright[ref])) * math.sqrt(float(np.mean(ratio)))
+    sunny = under <= 0.0
+    return sunny & (ground[0].sum(axis=0) < cut), sunny & (ground[1].sum(axis=0) < cut)
+
+
+def _shadow_sides(
+    reach: tuple[np.ndarray, np.ndarray] | None, clear: np.ndarray, across: np.ndarray
+) -> tuple[float, ...]:
+    """Signs of ``across`` (N,) that may point to the side the shadows fall to.
+
+    A body shades the shoulder on its shadow side and leaves the other in the light;
+    a bed in a neighbour's shadow shows the reverse. Where the clear bodies (``clear``)
+    with one shoulder in shadow (``reach``, :func:`_shaded_ground`) agree on a side as
+    much as :data:`SHADOW_AGREE` (bodies outnumber the shaded beds taken for bodies),
+    that side alone; otherwise (or without ``reach``) both.
+    """
+    if reach is None:
+        return (1.0, -1.0)
+    one = clear & (reach[0] ^ reach[1])
+    if one.sum() < SHADOW_MIN_STATIONS:
+        return (1.0, -1.0)
+    pos = float(np.mean(np.where(reach[0], across, -across)[one] > 0))
+    if max(pos, 1.0 - pos) < SHADOW_AGREE:
+        return (1.0, -1.0)
+    return (1.0,) if pos > 0.5 else (-1.0,)
+
+
 def _neighbour_shadow(
     std: np.ndarray,
     m: np.ndarray,
@@ -914,6 +967,8 @@ def _neighbour_shadow(
     frames: Sequence[TrackFrame],
     z: np.ndarray,
     seen: np.ndarray,
+    *,
+    reach: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Body evidence against empty track in the shadow of a body on the neighbouring track.
 
@@ -949,6 +1004,12 @@ def _neighbour_shadow(
         Sampling geometry of the tracks whose stations, concatenated, make up ``N``.
     z : numpy.ndarray
         (N,) first-pass evidence (``Z_THRESHOLD`` + log-likelihood ratio).
+    reach : (numpy.ndarray, numpy.ndarray), optional
+        Per side (left +, right -), stations whose shoulder is in shadow
+        (:func:`_shaded_ground`). Given, the shadow must cross the ground between the
+        tracks: only stations whose sun-side shoulder is shaded are explained (the sun
+        high, a neighbour's shadow stops short of the bed and a dark car beside a busy
+        track stays a car).
 
     Returns
     -------
@@ -981,12 +1042,16 @@ def _neighbour_shadow(
     ratio = (std - d0[:, None]) / np.maximum(m - d0, 1e-3)[:, None]
     bright = ratio.mean(axis=0)
     tint_all = ratio / np.maximum(bright, 1e-3)[None]
+    # A station's tint is no surer than its noise (one unit per band) allows: darker
+    # beds scatter more about the shadow's tint.
+    tint_sd = math.sqrt(float(np.sum(np.maximum(m - d0, 1e-3) ** -2.0)))
+    tint_tol = np.hypot(NEIGHBOUR_TINT_TOL, tint_sd / np.maximum(bright, 1e-3))
     # Which way the shadows fall: beside the clear bodies, the darker neighbour beds on
     # the shadow side are mostly shaded empty track, of one colour; on the sun side they
     # are bodies (of many colours) or shaded beds taken for bodies.
     axis = np.linalg.eigh(normals[clear].T @ normals[clear])[1][:, -1]
     best = None
-    for sign in (1.0, -1.0):
+    for sign in _shadow_sides(reach, clear, normals @ axis):
         across = sign * (normals @ axis)
         shade_nb = np.where(across > 0, nb[0], nb[1])
         # Darker than the shadow-side neighbour beds of empty track.
@@ -994,6 +1059,10 @@ def _neighbour_shadow(
         if lit_nb.size < SHADOW_MIN_STATIONS:
             continue
         cand = shade_nb[clear & (shade_nb >= 0)]
+        if reach is not None:
+            # Only beds the shadow can be crossing (see ``reach`` below) teach its colour.
+            crossing = np.where(across > 0, reach[1] & ~reach[0], reach[0] & ~reach[1])
+            cand = cand[crossing[cand]]
         usual = float(np.median(level[lit_nb]))
         cand = cand[(level[cand] < usual - NEIGHBOUR_DARKER) & (bright[cand] > 0.2)]
         if cand.size < SHADOW_MIN_STATIONS:
@@ -1002,7 +1071,7 @@ def _neighbour_shadow(
         tint = np.median(tint_all[:, cand], axis=1)
         for _ in range(8):
             dev = np.linalg.norm(tint_all[:, cand] - tint[:, None], axis=0)
-            near = cand[dev <= NEIGHBOUR_TINT_TOL]
+            near = cand[dev <= tint_tol[cand]]
             if near.size == 0:
                 break
             tint = np.median(tint_all[:, near], axis=1)
@@ -1038,6 +1107,10 @@ def _neighbour_shadow(
         [ndi.maximum_filter1d(p, 2 * grow + 1) for p in np.split(occupied, np.cumsum(sizes)[:-1])]
     )
     cast = (sun_nb >= 0) & occupied[np.maximum(sun_nb, 0)]
+    if reach is not None:
+        # Shade from the sun side, ending before the far shoulder: a body there would
+        # shade that shoulder itself.
+        cast &= np.where(across > 0, reach[1] & ~reach[0], reach[0] & ~reach[1])
     d = np.linalg.norm(resid / spread[:, None], axis=0)
     nbands = std.shape[0]
     term = NEIGHBOUR_SHADE_PRIOR + np.clip(d**2 / 2 - 2.0 * nbands, -2.0 * nbands, 8.0)
