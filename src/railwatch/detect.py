@@ -208,6 +208,20 @@ ILLUM_TOLERANCE = 1.1
 """Light deficit (as a gain) taken as the ground's own variation rather than shadow; the
 correction is phased in up to twice that deficit."""
 
+BODY_NCC = 0.1
+"""Typical correlation of a body's across-track profile with an empty profile where the
+rails are resolved (the body's own texture, unrelated to rails)."""
+
+EMPTY_RATIO_TOL = 0.25
+"""Date-to-date spread (natural log) of the ratio of empty track to the ground between the
+tracks, both above the dark level (:func:`_empty_ratio`): ballast and the ground beside
+it are lit alike, so the ratio is a property of the yard; neighbours' shadows, haze,
+moisture and what a cloud-shadow correction leaves change it by up to about this much.
+A candidate empty colour within it of the archive's ratio keeps its score; beyond, the
+score falls as a Cauchy tail of the excess (twice as far: half, five times: 1/17): an
+odd date is down-weighted, never ruled out, and a fleet of dark cars (several times
+darker than the ground) loses to ballast."""
+
 CLOUD_SHADE_LLR = 6.0
 """Log prior odds against a deep shadow over the bed where the light was raised to undo a
 cloud shadow: under a cloud the light is diffuse and bodies cast little shadow, so once
@@ -367,6 +381,9 @@ class Background:
         Per track id, (n,) True where the station looked occupied on at least
         :data:`STATIC_SHARE` of at least :data:`MIN_STATIC_DATES` dates: a roof, a
         platform or a structure over the track, treated as not observable.
+    empty_ratio : dict
+        Per band name, the median over the snow-free dates of the log ratio of empty
+        track to the ground between the tracks (:func:`_empty_ratio`).
     """
 
     shapes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -375,6 +392,7 @@ class Background:
     n_scenes: int = 0
     step_m: float = 0.25
     static: dict[str, np.ndarray] = field(default_factory=dict)
+    empty_ratio: dict[str, float] = field(default_factory=dict)
 
     def shape_for(self, track_id: str, n: int) -> np.ndarray | None:
         """Per-station empty shapes of one track if they match ``n`` stations."""
@@ -437,6 +455,9 @@ class StationEvidence:
     unsure : numpy.ndarray or None
         (n,) bool, called empty only as a deep shadow over the bed in a scene that does
         not resolve the rails (a dark body looks the same): inconclusive, not empty.
+    empty_ratio : numpy.ndarray or None
+        (bands,) log ratio of the scene's empty-track colour to its ground
+        (:func:`_empty_ratio`, the same on every track); None on snow.
     """
 
     z: np.ndarray
@@ -445,6 +466,7 @@ class StationEvidence:
     shape: np.ndarray
     cut: np.ndarray | None = None
     unsure: np.ndarray | None = None
+    empty_ratio: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- evidence
@@ -556,7 +578,10 @@ def station_evidence(
     empty track beside it. With a background, the candidate colour whose stations best
     match their own empty profiles over time (:func:`_background_ncc`) is preferred:
     in a busy or shaded yard the commonest colour may be a run of cars, but cars do not
-    look like the empty track of the stations they stand on. A station's correlation
+    look like the empty track of the stations they stand on. Nor do they keep the yard's
+    ratio of empty track to the ground between the tracks, learned over the archive
+    (:func:`_empty_ratio`, :data:`EMPTY_RATIO_TOL`): a fleet of dark cars, commonest on a
+    busy date, is several times darker than that ground. A station's correlation
     with its own empty profile over time also replaces the scene's where higher
     (turnouts, crossings).
     """
@@ -625,6 +650,10 @@ def station_evidence(
         # any light (shade, haze, a dark stretch of ballast) still matches it, a body
         # does not (normalised profiles ignore brightness and contrast).
         own_ncc, own_ok = _background_ncc(shapes, observations, sizes, background)
+        # Empty track keeps the archive's ratio to the ground between the tracks.
+        dark = gains[0][0] if gains else np.zeros(allc.shape[0])
+        level = _ground_level(ground, seen)
+        ref = _archive_ratio(background, o0.bands, snowy)
         modes = []
         for m in _colour_modes(std, seen, radius):
             members = seen & (np.linalg.norm(std - m[:, None], axis=0) <= radius)
@@ -639,6 +668,10 @@ def station_evidence(
             if known.sum() >= 0.5 * members.sum():
                 rails = float(np.clip(np.median(own_ncc[known]), 0.0, 1.0))
             score = float(members.mean()) * (0.5 + rails) * (0.25 + float(bed_like[members].mean()))
+            if ref is not None:
+                miss = _empty_ratio(np.median(allc[:, members], axis=1), level, dark) - ref
+                excess = max(math.sqrt(float(np.nanmean(miss**2))) - EMPTY_RATIO_TOL, 0.0)
+                score /= 1.0 + (excess / EMPTY_RATIO_TOL) ** 2
             modes.append((score, m, members, tmpl))
         for mo in modes:
             logger.debug(
@@ -653,13 +686,23 @@ def station_evidence(
             m, members = np.median(std[:, seen], axis=1), seen
             tmpl = _unit(np.median(shapes[:, seen], axis=1))
         logger.debug("empty-track mode %s of %d stations", np.round(m, 1), members.sum())
+        known = members & own_ok
+        if resolved and known.sum() >= 0.5 * members.sum():
+            # Cars of the empty colour join its stations but not their own empty profile
+            # where the rails are resolved (a body's correlation is about BODY_NCC): the
+            # model of empty track comes from the stations nearer their own profile than
+            # halfway from a body's to the colour's typical correlation.
+            mid = 0.5 * (BODY_NCC + float(np.median(own_ncc[known])))
+            if (known & (own_ncc > mid)).sum() >= 20:
+                members = known & (own_ncc > mid)
+                tmpl = _unit(np.median(shapes[:, members], axis=1))
         # Colour of thick cloud or haze: the brightest station colours of the scene.
         haze = np.percentile(std[:, seen], 99.5, axis=1)
         # Rails seen on either side of the centre line on their own: a shadow edge
         # along the track breaks the correlation of the whole profile, not of one side.
         side_rail = _side_rails(allp, o_r, members, allc.shape[0])
         outer_std = [np.concatenate(h, axis=1) / noise[:, None] for h in outer]
-        dark = gains[0][0] if gains else np.zeros(allc.shape[0])
+        ratio = None if snowy else _empty_ratio(np.median(allc[:, members], axis=1), level, dark)
         explain = {
             "haze": haze,
             "dark": dark / noise,
@@ -741,14 +784,53 @@ def station_evidence(
     z = ndi.median_filter(z, size=3, mode="nearest")
     if resolved or seen.sum() < 20:
         unsure = np.zeros(n_all, bool)
+    if seen.sum() < 20:
+        ratio = None
     out = []
     i0 = 0
     for n, c in zip(sizes, np.split(allc, np.cumsum(sizes)[:-1], axis=1), strict=True):
         cut = _gap_evidence(raw[len(out)] / noise[:, None], step)
         sl = slice(i0, i0 + n)
-        out.append(StationEvidence(z[sl], seen[sl], c, shapes[:, sl], cut, unsure[sl]))
+        out.append(StationEvidence(z[sl], seen[sl], c, shapes[:, sl], cut, unsure[sl], ratio))
         i0 += n
     return out
+
+
+def _ground_level(ground: Sequence[list[np.ndarray]], seen: np.ndarray) -> np.ndarray:
+    """(b,) full-light level of the ground between the tracks (after the light correction).
+
+    The :data:`ILLUM_SUN_QUANTILE` percentile over the observed stations of the brighter
+    shoulder: a body's own shadow darkens the other one, and in a busy yard the bodies on
+    the next tracks cover some shoulders, never the brightest.
+    """
+    g = [np.concatenate(gi, axis=1) for gi in ground]
+    lit = np.where(g[0].sum(axis=0) >= g[1].sum(axis=0), g[0], g[1])
+    if not seen.any():
+        return np.full(lit.shape[0], np.nan)
+    return np.percentile(lit[:, seen], ILLUM_SUN_QUANTILE, axis=1)
+
+
+def _empty_ratio(colour: np.ndarray, level: np.ndarray, dark: np.ndarray) -> np.ndarray:
+    """(b,) natural log of ``(colour - dark) / (level - dark)``: a colour against the ground.
+
+    Above the dark level (haze, :func:`_light`) both scale with the light, so the ratio of
+    empty track to the ground between the tracks is the same in sun and (corrected) cloud
+    shadow; a dark car is several times darker than the ground, ballast is not.
+    """
+    return np.log(np.maximum(colour - dark, 1e-3)) - np.log(np.maximum(level - dark, 1e-3))
+
+
+def _archive_ratio(
+    background: Background | None, bands: Sequence[str], snowy: bool
+) -> np.ndarray | None:
+    """(b,) the archive's empty-to-ground log ratio per band of ``bands`` (NaN if unknown).
+
+    None without an archive value for any band, or on snow (snow changes the ground).
+    """
+    if background is None or snowy or not background.empty_ratio:
+        return None
+    ref = np.array([background.empty_ratio.get(b, np.nan) for b in bands], float)
+    return ref if np.isfinite(ref).any() else None
 
 
 def _cast_shadow_evidence(
@@ -2266,12 +2348,16 @@ class BackgroundSample:
         (n,) across-track texture where observed and free of snow, NaN elsewhere.
     step_m : float
         Station spacing.
+    empty_ratio : dict
+        Per band name, the scene's empty-to-ground log ratio (:func:`_empty_ratio`);
+        empty on snow.
     """
 
     shapes: dict[str, np.ndarray]
     busy: dict[str, np.ndarray]
     texture: dict[str, np.ndarray]
     step_m: float
+    empty_ratio: dict[str, float] = field(default_factory=dict)
 
 
 def background_sample(
@@ -2311,13 +2397,18 @@ def background_sample(
     if q.status in ("obscured", "no_coverage"):
         return None
     shapes, busy, texture = {}, {}, {}
-    for o, ev in zip(obs, station_evidence(obs), strict=True):
+    evidence = station_evidence(obs)
+    for o, ev in zip(obs, evidence, strict=True):
         tid = o.track.track_id
         empty = ev.observed & (ev.z < 0.5 * Z_THRESHOLD)
         shapes[tid] = np.where(empty[None], ev.shape, np.nan).astype(np.float32)
         busy[tid] = np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
         texture[tid] = np.where(o.observed & ~o.snow, o.texture, np.nan)
-    return BackgroundSample(shapes, busy, texture, float(obs[0].frame.step_m))
+    r, names = evidence[0].empty_ratio, obs[0].bands
+    ratio = {}
+    if r is not None and len(r) == len(names):
+        ratio = {b: float(x) for b, x in zip(names, r, strict=True)}
+    return BackgroundSample(shapes, busy, texture, float(obs[0].frame.step_m), ratio)
 
 
 def combine_background(
@@ -2350,4 +2441,12 @@ def combine_background(
             seen_n = np.isfinite(b).sum(axis=0)
             share = np.nansum(b, axis=0) / np.maximum(seen_n, 1)
             static[tid] = (seen_n >= MIN_STATIC_DATES) & (share >= STATIC_SHARE)
-    return Background(shapes, support, texture, len(got), got[-1].step_m, static)
+    ratios = [s.empty_ratio for s in got]
+    names = {b for r in ratios for b in r}
+    # Median over the dates: a busy date may take a fleet of cars for empty track.
+    ratio = {
+        b: float(np.median(v))
+        for b in sorted(names)
+        if len(v := [r[b] for r in ratios if b in r]) >= 3
+    }
+    return Background(shapes, support, texture, len(got), got[-1].step_m, static, ratio)
