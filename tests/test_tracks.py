@@ -6,9 +6,12 @@ from shapely.geometry import LineString
 from detect_fixtures import arc_line, make_grid, render, straight_line, train
 from railwatch.site import SiteGrid
 from railwatch.tracks import (
+    _POLARITY_MIN,
+    RAIL_HALF_GAUGE_M,
     _evidence,
     _join_collinear,
     _join_overlapping,
+    _rail_polarity,
     _resolve_parallels,
     _Tracer,
     extract_tracks,
@@ -252,3 +255,64 @@ def test_stack_track_across_a_level_crossing_stays_one_line():
     truth = line.intersection(scenes[0].aoi)
     assert tracks[0].line.hausdorff_distance(truth) < 1.0
     assert tracks[0].length_m > 0.95 * truth.length
+
+
+def _rail_pairs_image(pairs, *, res=0.5, width=240, height=80, seed=0):
+    """Flat ground with pairs of thin rail lines (centre_m, contrast) along the rows.
+
+    Each pair is two 1-pixel lines one half gauge either side of ``centre_m`` (metres
+    from the top); a negative contrast draws dark rails, a positive one bright rails.
+    """
+    img = 0.5 + 0.01 * np.random.default_rng(seed).standard_normal((height, width))
+    for centre_m, contrast in pairs:
+        for side in (-1.0, 1.0):
+            y_px = (centre_m + side * RAIL_HALF_GAUGE_M) / res - 0.5
+            r0 = int(np.floor(y_px))
+            f = y_px - r0
+            img[r0] += (1.0 - f) * contrast
+            img[r0 + 1] += f * contrast
+    return img.astype(np.float32)
+
+
+def _path_along_row(centre_m, *, res=0.5, width=240):
+    cols = np.arange(10.0, width - 10.0, 2.0)
+    rows = np.full_like(cols, centre_m / res - 0.5)
+    return np.column_stack([rows, cols]), np.full(len(cols), 2)
+
+
+def test_rail_polarity_weights_the_yards_own_rail_polarity():
+    # The stronger rail pairs are dark: bright pairs weigh the minimum, and the other
+    # way round on the negative image. Without rail-pair points both weigh 1.
+    img = _rail_pairs_image([(10.0, -0.3), (25.0, 0.1)])
+    paths = [_path_along_row(10.0), _path_along_row(25.0)]
+    maps = rail_maps([img], [np.ones(img.shape, bool)], 0.5)
+    assert _rail_polarity(paths, maps, 0.5) == (1.0, _POLARITY_MIN)
+    neg = rail_maps([1.0 - img], [np.ones(img.shape, bool)], 0.5)
+    assert _rail_polarity(paths, neg, 0.5) == (_POLARITY_MIN, 1.0)
+    unseen = [(p, np.zeros(len(p), int)) for p, _ in paths]
+    assert _rail_polarity(unseen, maps, 0.5) == (1.0, 1.0)
+
+
+def test_line_on_a_pair_of_the_other_polarity_beside_a_track_is_cut():
+    # A track with dark rails and, 2.5 m beside it, two bright lines a gauge apart (the
+    # edges of the gravel between two beds) nearly as strong: the line along them is not
+    # a track once the yard's rail polarity is known, and is cut where it runs beside.
+    g = SiteGrid("EPSG:32652", Affine(0.5, 0, 0, 0, -0.5, 40.0), 240, 80)
+    img = _rail_pairs_image([(10.0, -0.3), (12.5, 0.27)])
+    maps = rail_maps([img], [np.ones(img.shape, bool)], 0.5)
+    track = LineString([(5.0, 30.0), (115.0, 30.0)])
+    beside = LineString([(5.0, 27.5), (115.0, 27.5)])
+    lines = [(1.0, track), (1.0, beside)]
+
+    def kept_after(polarity):
+        rail_lo = float(np.percentile(maps.dark, 99.5))
+        tracer = _Tracer(maps, 0.5, rail_lo=rail_lo, strip_lo=1e9, max_gap_m=60.0)
+        tracer.polarity = polarity
+        out = _resolve_parallels(lines, g, tracer, spacing_m=4.5, min_length_m=10.0)
+        return [ln for _, ln in out]
+
+    assert len(kept_after((1.0, 1.0))) == 2  # evidence alone: too close to call
+    paths = [_path_along_row(10.0), _path_along_row(12.5)]
+    kept = kept_after(_rail_polarity(paths, maps, 0.5))
+    assert len(kept) == 1
+    assert kept[0].hausdorff_distance(track) < 0.1

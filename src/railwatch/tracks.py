@@ -20,15 +20,18 @@ rails that fall on pixel edges respond at half strength.
 
 Where two nearly parallel lines run closer than tracks can (0.85 x the track spacing),
 the one whose rails are clearly weaker locally -- rail pair weighted by how much its rails
-dominate every other thin line within 2.5 m across -- is cut there: this removes most
-lines along the gaps between beds and along formation edges. Pieces of one track are
+dominate every other thin line within 2.5 m across, and by how often the strongest rail
+pairs of the traced paths show its polarity (a yard's rails are mostly dark, or mostly
+bright; the gravel between two beds has two edges a gauge apart of the other polarity)
+-- is cut there: this removes most lines along the gaps between beds and along
+formation edges. Pieces of one track are
 joined when their ends continue each other, judged 10 m inside the ends (traces veer off
 at their ends), or when their ends overlap, running on each other for 8 m or more.
 
 Known limits (docs/accuracy.md): in a stack the rail-pair seeds also fire between tracks
-and along formation edges, and not all such lines are cut (precision about 0.89 on the
-tuning seeds, 0.73 in a yard whose lines 1.5-2.5 m beside a track have rail pairs as
-strong as the track's); cutting fragments lines (about 2 pieces per track, mostly at
+and along formation edges, and not all such lines are cut (precision about 0.93 on the
+tuning seeds, 0.85 in a yard whose lines 1.5-2.5 m beside a track have rail pairs as
+strong as the track's); cutting fragments lines (about 1.9 pieces per track, mostly at
 turnouts and ladders, where a through line ends at the switch and the branch carries on
 along it, and where a trace crosses over to the next track); in single images
 lines also run along formation edges and past the yard ends; a dark car's shadow pulls a
@@ -359,6 +362,12 @@ _SEED_REL = 0.2
 """Seeds also need this share of the strongest responses (99.5th percentile)."""
 _STACK_SEED_REL = 0.4
 """The same in a stack, whose maximum over dates lifts the noise as well."""
+_POLARITY_TOP_PCT = 75.0
+"""The yard's rail polarity is read from the rail-pair points of the traced paths whose
+rails respond more strongly than this percentile of them."""
+_POLARITY_POWER = 4.0
+_POLARITY_MIN = 0.2
+"""Weight of the rail polarity seen on (almost) none of the strongest rail pairs."""
 
 # Per-pixel evidence runs in about this many pieces (a process pool's tasks), each of at
 # least / at most this many pixels.
@@ -696,6 +705,8 @@ class _Tracer:
         self.shape = (h, w)
         self.owner = np.full((h, w), -1, np.int32)
         self.claim_px = max(1.0, 1.2 / res)
+        # Weights of dark and bright rail pairs in :func:`_profile` (:func:`_rail_polarity`).
+        self.polarity = (1.0, 1.0)
 
     def score(self, pts: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Combined score and rail / strip evidence (in threshold units) at points (k, 2)."""
@@ -919,11 +930,12 @@ def extract_tracks(
     4. Paths with evidence on less than half their length are dropped; the rest are
        smoothed (local weighted quadratic, rail-pair points weighing most), cut where a
        locally stronger line runs parallel closer than 0.85 ``spacing_m``
-       (:func:`_resolve_parallels`), cut where they run on an already traced line,
-       joined when collinear (ends compared 10 m inside, within 6 degrees and 0.8 m
-       across) or when their ends overlap, running on each other
-       (:func:`_join_overlapping`), and snapped onto another line near their ends
-       (turnouts).
+       (:func:`_resolve_parallels`; rail pairs of the polarity that the strongest rail
+       pairs of the traced paths rarely show weigh less, :func:`_rail_polarity`), cut
+       where they run on an already traced line, joined when collinear (ends compared
+       10 m inside, within 6 degrees and 0.8 m across) or when their ends overlap,
+       running on each other (:func:`_join_overlapping`), and snapped onto another line
+       near their ends (turnouts).
     """
     if not images:
         return []
@@ -980,6 +992,8 @@ def extract_tracks(
         far_px=_NEIGHBOUR_FAR_M / res,
         min_length_m=min_length_m,
     )
+    tracer.polarity = _rail_polarity(paths, maps, res)
+    logger.debug("rail polarity weights (dark, bright): %.2f, %.2f", *tracer.polarity)
     lines = _finish(
         paths,
         grid,
@@ -990,6 +1004,48 @@ def extract_tracks(
         spacing_m=spacing_m,
     )
     return _order(_drop_duplicates(lines, spacing_m))
+
+
+def _rail_polarity(
+    paths: list[tuple[np.ndarray, np.ndarray]], maps: RailMaps, res: float
+) -> tuple[float, float]:
+    """Weights of dark and bright rail pairs: a yard's rails show mostly one polarity.
+
+    Steel rails on ballast look alike all over one yard (dark in their shadows, or bright
+    where polished); a pair of thin lines of the other polarity one half gauge either side
+    of a line is more often the two edges of the bright gravel between two beds. Among the
+    rail-pair points of all traced paths (pixels, (row, col)) those whose weaker rail
+    responds above the :data:`_POLARITY_TOP_PCT` percentile vote for the polarity that
+    responds more there; each polarity is weighted by its share of the votes relative to
+    the winner's, to the power :data:`_POLARITY_POWER`, at least :data:`_POLARITY_MIN`.
+    Both weigh 1 when no path has rail-pair points, or when the votes are even.
+
+    Returns
+    -------
+    (float, float)
+        Weights of dark and of bright rail pairs.
+    """
+    h = RAIL_HALF_GAUGE_M / res
+    pairs = []
+    for path, kinds in paths:
+        sel = kinds == 2
+        if len(path) < 3 or not sel.any():
+            continue
+        d = np.gradient(path, axis=0)
+        d /= np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+        nrm = np.column_stack([-d[:, 1], d[:, 0]])[sel]
+        p = path[sel]
+        rails = _bilinear(maps.stacked[..., :2], np.stack([p + h * nrm, p - h * nrm]))
+        pairs.append(rails.min(axis=0))  # (k, 2): the weaker rail, dark and bright
+    if not pairs:
+        return 1.0, 1.0
+    v = np.concatenate(pairs)
+    strength = v.max(axis=1)
+    top = v[strength >= np.percentile(strength, _POLARITY_TOP_PCT)]
+    dark = int(np.count_nonzero(top[:, 0] > top[:, 1]))
+    votes = np.array([dark, len(top) - dark], float)
+    w = np.clip((votes / max(votes.max(), 1.0)) ** _POLARITY_POWER, _POLARITY_MIN, 1.0)
+    return float(w[0]), float(w[1])
 
 
 def _trace_seeds(
@@ -1109,7 +1165,10 @@ def _profile(
 
     The evidence is the tracer's combined rail-pair and strip score (each capped at
     :data:`_PROFILE_CAP` threshold units, best of a few lateral offsets within
-    +/-0.4 m), averaged over :data:`_PROFILE_WINDOW_M` along the line.
+    +/-0.4 m), averaged over :data:`_PROFILE_WINDOW_M` along the line. Rail pairs of
+    each polarity count with the tracer's weight for it (:func:`_rail_polarity`): the
+    gravel between two beds, brighter than both, has two bright edges a gauge apart
+    where the yard's rails are dark.
     """
     n = max(2, int(math.ceil(line.length / _STEP_M)) + 1)
     s = np.linspace(0.0, line.length, n)
@@ -1150,7 +1209,8 @@ def _profile(
             rivals = c[other].max(axis=0)
             # The rails must be the strongest thin lines within the track's own band.
             ratio = np.minimum(rails / np.maximum(rivals, 1e-6), 1.0)
-            np.maximum(best, rails / tracer.rail_lo * ratio**2, out=best)
+            weight = tracer.polarity[ch] * ratio**2
+            np.maximum(best, weight * rails / tracer.rail_lo, out=best)
     rail, strip = _evidence(tracer.maps.stacked, pts, normal, along, tracer.res)
     strip_q = ndi.uniform_filter1d(np.minimum(strip / tracer.strip_lo, _PROFILE_CAP), win)
     return xy, d, np.minimum(best, _PROFILE_CAP) + strip_q
