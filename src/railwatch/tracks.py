@@ -396,6 +396,72 @@ def _robust_sigma(values: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - med))) + 1e-9
 
 
+_SINGLE_SEED_REL = 0.4
+"""In a single image (floors in clutter units), seeds need this share of the strongest
+responses."""
+_MINOR_NOISE_RATIO = 0.72
+"""Robust spread of the smaller Hessian eigenvalue over that of the Laplacian in white noise."""
+
+
+def _rail_sigma_px(resolution_m: float) -> float:
+    """Scale (pixels) of the thin-line filters: half the half gauge, within 0.6-3 px."""
+    return float(np.clip(0.5 * RAIL_HALF_GAUGE_M / resolution_m, 0.6, 3.0))
+
+
+def _isotropic_share(
+    images: Sequence[np.ndarray], valids: Sequence[np.ndarray], res: float
+) -> float:
+    """Isotropic clutter (noise, ground texture) as a share of the maps' line noise units.
+
+    :func:`rail_maps` divides each image's thin-line response by the robust spread of
+    its Laplacian over the whole image. Where the image is mostly yard, that spread is
+    the yard's own rails, bed edges and cars rather than clutter. Rails, bed and car
+    edges are straight along the track: their smaller Hessian eigenvalue (along the
+    line) is near zero, while noise and ground texture have both. The spread of the
+    smaller eigenvalue, scaled by its ratio to the Laplacian's in white noise
+    (:data:`_MINOR_NOISE_RATIO`), is therefore the clutter, whatever share of the image the
+    yard covers. At most 1; the largest over the images.
+    """
+    sigma = _rail_sigma_px(res)
+    share = 0.0
+    for image, valid in zip(images, valids, strict=True):
+        valid = np.asarray(valid, bool)
+        ok = ndi.binary_erosion(valid, iterations=max(1, math.ceil(3 * sigma)), border_value=1)
+        if not ok.any():
+            continue
+        minor, lap = _minor_and_laplacian(_filled(image, valid), sigma)
+        clutter = _robust_sigma(minor[ok][::7]) / _MINOR_NOISE_RATIO
+        share = max(share, clutter / _robust_sigma(lap[ok][::7]))
+    return min(1.0, share or 1.0)
+
+
+def _along_gradient_share(maps: RailMaps) -> float:
+    """Clutter of the gradient map as a share of its noise units (at most 1).
+
+    The same argument as :func:`_isotropic_share` for strip edges: bed and car-body edges
+    run along the track, so the gradient along the local line direction
+    (:attr:`RailMaps.theta`) holds noise and ground texture but hardly any edge, and in
+    white noise it spreads as each gradient component does.
+    """
+    obs = maps.observed
+    if not obs.any():
+        return 1.0
+    along = maps.grad_r * np.cos(maps.theta) + maps.grad_c * np.sin(maps.theta)
+    return min(1.0, _robust_sigma(along[obs][::5]))
+
+
+def _minor_and_laplacian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian eigenvalue smaller in magnitude, and half the Laplacian (scale-normed)."""
+    g = ndi.gaussian_filter1d
+    hrr = g(g(img, sigma_px, axis=1), sigma_px, axis=0, order=2)
+    hcc = g(g(img, sigma_px, axis=0), sigma_px, axis=1, order=2)
+    hrc = g(g(img, sigma_px, axis=0, order=1), sigma_px, axis=1, order=1)
+    tr = 0.5 * (hrr + hcc)
+    disc = np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc * hrc)
+    minor = np.where(tr >= 0, tr - disc, tr + disc)
+    return minor * sigma_px**2, tr * sigma_px**2
+
+
 def _line_responses(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Thin dark- and bright-line strength (Hessian eigenvalues) and the Laplacian."""
     g = ndi.gaussian_filter1d
@@ -919,8 +985,12 @@ def extract_tracks(
        pair within 1 m of their centre (not the gap between two beds); averaged over 4 m
        along the local direction, thinned across it, above a threshold in noise units
        that is at least a share of the strongest responses (one snowy date with strong
-       rails does not raise it for the rest). Then, repeatedly, seeds at the trace
-       threshold 0.85 ``spacing_m`` to 6.5 m beside an already traced track.
+       rails does not raise it for the rest). In one or two images the noise units are
+       taken as the clutter (:func:`_isotropic_share`, :func:`_along_gradient_share`):
+       the spread of the image is mostly the yard itself where the yard fills it, and
+       hazy or quiet tracks stayed below a floor in those units. Then, repeatedly, seeds
+       at the trace threshold 0.85 ``spacing_m`` to 6.5 m beside an already traced
+       track.
     3. Tracing from the strongest free seed in both directions in 1 m steps, each step
        searching +/-0.5 m across (+/-1 m while bridging) for the best evidence, the
        direction from a quadratic fitted over the last 12 m and turned no sharper than a
@@ -951,8 +1021,19 @@ def extract_tracks(
     # Thresholds in noise units, raised for images with strong evidence everywhere (a
     # snowy date's rails) so that they stay a share of the strongest responses.
     rel = _SEED_REL if len(images) < 3 else _STACK_SEED_REL
-    rail_hi = max(_SEED_Z, rel * float(np.percentile(rail[inside], 99.5)))
-    strip_hi = max(_SEED_Z, _SEED_REL * float(np.percentile(strip[inside], 99.5)))
+    strip_rel = _SEED_REL
+    rail_z = strip_z = _SEED_Z
+    if len(images) < 3:
+        # The maps' units are each image's spread, which in a yard is mostly its rails,
+        # bed edges and cars: the floor is meant in units of clutter (noise, ground
+        # texture), measured where nothing runs straight. Lowered so, the floor no longer
+        # holds the line-like structure of a clear, sharp yard (bed edges, gaps between
+        # beds) below the seeds; the share of the strongest responses does.
+        rail_z = _SEED_Z * _isotropic_share(images, valids, res)
+        strip_z = _SEED_Z * _along_gradient_share(maps)
+        rel = strip_rel = _SINGLE_SEED_REL
+    rail_hi = max(rail_z, rel * float(np.percentile(rail[inside], 99.5)))
+    strip_hi = max(strip_z, strip_rel * float(np.percentile(strip[inside], 99.5)))
     seed_map = rail / rail_hi
     if len(images) < 3:
         # One image at 0.5 m often does not resolve the rails: strips (beds, car bodies)
@@ -1003,7 +1084,10 @@ def extract_tracks(
         max_gap_m=max_gap_m,
         spacing_m=spacing_m,
     )
-    return _order(_drop_duplicates(lines, spacing_m))
+    # In a single image a line along a formation edge, 2.5-3 m beside the outer track,
+    # is no second track: tracks are at least 0.85 x the spacing apart.
+    near_m = 0.6 * spacing_m if len(images) >= 3 else _CONFLICT_SHARE * spacing_m
+    return _order(_drop_duplicates(lines, near_m))
 
 
 def _rail_polarity(
@@ -1501,13 +1585,13 @@ def _snap_ends(
     return out
 
 
-def _drop_duplicates(lines: list[tuple[float, LineString]], spacing_m: float) -> list[LineString]:
-    """Keep stronger lines; drop one that mostly runs within ``spacing_m`` of a kept line."""
+def _drop_duplicates(lines: list[tuple[float, LineString]], near_m: float) -> list[LineString]:
+    """Keep stronger lines; drop one that mostly runs within ``near_m`` of a kept line."""
     kept: list[LineString] = []
     for _, line in sorted(lines, key=lambda p: -p[0]):
         near = 0.0
         for k in kept:
-            near = max(near, line.intersection(k.buffer(0.6 * spacing_m)).length)
+            near = max(near, line.intersection(k.buffer(near_m)).length)
         if near <= 0.7 * line.length:
             kept.append(line)
     return kept
