@@ -314,6 +314,19 @@ def test_widen_interval_grows_with_inconclusive_track():
     assert widen_interval(20, 20, 20, ok, ambiguous=10.0) == (10, 30)
 
 
+def test_widen_interval_without_history_is_wide():
+    from railwatch.detect import NO_HISTORY_REL_SD, widen_interval
+    from railwatch.quality import Quality
+
+    ok = Quality(1.0, 0.0, 0.0, "ok")
+    # sd = sqrt((0.6 x 20)^2 + 2^2) = 12.17 -> 20 -/+ 20.0
+    assert NO_HISTORY_REL_SD == 0.6
+    assert widen_interval(20, 20, 20, ok, history=False) == (0, 41)
+    # Snow's larger spread is already below it: the same interval.
+    snowy = Quality(1.0, 0.0, 0.9, "ok")
+    assert widen_interval(20, 20, 20, snowy, history=False) == (0, 41)
+
+
 def test_clear_yard_has_little_inconclusive_track():
     from railwatch.detect import _ambiguous_length_m, station_evidence
     from railwatch.quality import observe_tracks

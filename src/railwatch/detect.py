@@ -149,6 +149,12 @@ wrongly (a shadow strip, a snow edge, a dark track bed), clear scenes and scenes
 cloud or haze over the tracks. The order of the count errors on the tuning archives
 (docs/accuracy.md); the coverage the interval reaches is measured there, not assumed."""
 
+NO_HISTORY_REL_SD = 0.6
+"""Relative spread of a scene read with no history (a lone acquisition, or fewer than three):
+no empty-track appearance to compare with, and usually tracks extracted from the image
+itself, so whole tracks can be missed or invented. Judged on the single scenes of tuning
+archives 11 and 12 with extracted tracks (errors of -50 % to +200 %; docs/accuracy.md)."""
+
 SCENE_ADD_SD = 2.0
 """Spread in vehicles added to every scene: a single false or missed vehicle happens in
 an empty yard as well."""
@@ -2100,6 +2106,7 @@ def widen_interval(
     *,
     vehicles: Sequence[Vehicle] = (),
     ambiguous: float = 0.0,
+    history: bool = True,
 ) -> tuple[int, int]:
     """Widen the segmentation interval by the other sources of count error.
 
@@ -2114,6 +2121,9 @@ def widen_interval(
         All detections of the scene, counted or not (per-vehicle ambiguity).
     ambiguous : float, optional
         Observed track with inconclusive evidence, in mean vehicle lengths.
+    history : bool, optional
+        Whether an empty-track appearance learned over an archive was used; without one
+        the relative spread is at least :data:`NO_HISTORY_REL_SD`.
 
     Returns
     -------
@@ -2130,7 +2140,8 @@ def widen_interval(
       ``confidence x observed_share``; the count is off by a sum of such Bernoulli
       variables, variance ``sum p (1 - p)``;
     * what no single vehicle shows: whole stretches read wrongly. A relative spread
-      (:data:`SCENE_REL_SD`, larger with snow, cloud or haze over the tracks) plus
+      (:data:`SCENE_REL_SD`, larger with snow, cloud or haze over the tracks; at least
+      :data:`NO_HISTORY_REL_SD` without an archive's history) plus
       :data:`SCENE_ADD_SD` vehicles;
     * what the scene itself says about its difficulty: ``ambiguous`` vehicle lengths
       of observed track whose evidence was inconclusive (within :data:`AMBIGUOUS_Z` of
@@ -2144,6 +2155,8 @@ def widen_interval(
     """
     hard = quality.snow > 0.2 or quality.cloud > 0.02
     rel = SCENE_REL_SD[1] if hard else SCENE_REL_SD[0]
+    if not history:
+        rel = max(rel, NO_HISTORY_REL_SD)
     var = ((high - low) / (2 * INTERVAL_Z)) ** 2
     for v in vehicles:
         p = v.confidence if v.counted else v.confidence * v.observed_share
@@ -2279,6 +2292,7 @@ def analyse_scene(
         quality,
         vehicles=vehicles,
         ambiguous=unclear_m / site.vehicles.mean_length_m,
+        history=background is not None,
     )
     by_type = {t: sum(1 for v in counted if v.type == t) for t in VEHICLE_TYPES}
     logger.debug("%d vehicles (%d counted), status %s", len(vehicles), railcars, quality.status)
