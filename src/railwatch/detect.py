@@ -173,6 +173,23 @@ MIN_STATIC_DATES = 6
 STATIC_SHARE = 0.7
 """Share of those dates it must look occupied: railcars move, roofs do not."""
 
+STRUCTURE_CHROMA_TOL = 0.03
+"""Chromaticity distance (RGB shares) within which a station's body zone shows "the same
+colour" on two dates: illumination and sensor drift between dates, far below the spread
+of railcar paints. A roof or wall leaning over the track keeps its colour; cars change."""
+
+STRUCTURE_BRIGHT_TOL = 0.25
+"""Log brightness (body over the track's median that date) within which two dates'
+bodies are also "the same": grey, black and white cars share a neutral chromaticity
+but not their brightness next to the ballast."""
+
+STRUCTURE_GAP_M = 10.0
+"""Gaps shorter than this between stations beside one structure are closed: a building
+is continuous, and a gap shorter than the shortest railcar (12 m) cannot hold one."""
+
+STRUCTURE_MIN_BUSY = 3
+"""Occupied dates needed before their colours can be called one recurring colour."""
+
 
 LENGTH_WEIGHT = 8.0
 """Weight of the length prior against the evidence summed over a vehicle (stations are
@@ -390,6 +407,11 @@ class Background:
     empty_ratio : dict
         Per band name, the median over the snow-free dates of the log ratio of empty
         track to the ground between the tracks (:func:`_empty_ratio`).
+    structure : dict
+        Per track id, (4, n) colour (:func:`_body_chroma`) of a structure beside the
+        track that leans over it on some dates (:func:`_structure_beside`), NaN
+        elsewhere: on a date a station showing this colour is not observable
+        (:func:`_structure_today`).
     """
 
     shapes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -399,6 +421,7 @@ class Background:
     step_m: float = 0.25
     static: dict[str, np.ndarray] = field(default_factory=dict)
     empty_ratio: dict[str, float] = field(default_factory=dict)
+    structure: dict[str, np.ndarray] = field(default_factory=dict)
 
     def shape_for(self, track_id: str, n: int) -> np.ndarray | None:
         """Per-station empty shapes of one track if they match ``n`` stations."""
@@ -2082,6 +2105,27 @@ def _interval(dists: Sequence[np.ndarray], railcars: int, coverage: float = 0.9)
     return min(low, railcars), max(high, railcars)
 
 
+def _structure_today(
+    background: Background | None,
+    obs: TrackObservation,
+    ev: StationEvidence,
+    static: np.ndarray | None,
+) -> np.ndarray | None:
+    """Add to ``static`` the stations a structure beside the track covers on this date.
+
+    Beside a structure (:attr:`Background.structure`) a station is not observable
+    unless it looks occupied in a colour other than the structure's
+    (:func:`_same_colour`): that is a railcar and stays observed.
+    """
+    colour = None if background is None else background.structure.get(obs.track.track_id)
+    if colour is None or colour.shape[1] != ev.z.shape[0]:
+        return static
+    chroma = _body_chroma(obs, ev)
+    other = np.isfinite(chroma[0]) & ~_same_colour(chroma, colour)
+    cover = np.isfinite(colour[0]) & ~other
+    return cover if static is None or static.shape != cover.shape else static | cover
+
+
 def _ambiguous_length_m(ev: StationEvidence, step_m: float, static: np.ndarray | None) -> float:
     """Observed track length (m) whose evidence is inconclusive.
 
@@ -2278,6 +2322,7 @@ def analyse_scene(
     unclear_m = 0.0
     for o, ev in zip(obs, evidence, strict=True):
         static = None if background is None else background.static.get(o.track.track_id)
+        static = _structure_today(background, o, ev, static)
         v, d = _track_vehicles(o, ev, site, coarse, static)
         vehicles.extend(v)
         dists.extend(d)
@@ -2372,6 +2417,100 @@ class BackgroundSample:
     texture: dict[str, np.ndarray]
     step_m: float
     empty_ratio: dict[str, float] = field(default_factory=dict)
+    foreign: dict[str, np.ndarray] = field(default_factory=dict)
+    chroma: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _foreign_shoulder(obs: TrackObservation) -> np.ndarray:
+    """(n,) 1 where a shoulder beside the track is off its own track's usual colour.
+
+    Per side, the shoulder (:data:`SHOULDER_M`) colour per band is compared with its
+    median along the track in units of its robust spread; a station is foreign when
+    either side is more than :data:`Z_THRESHOLD` away (RMS over bands). The ground
+    beside a track is the same along it; a building beside it (its roof, wall or
+    shadow leaning into the strip) is not. NaN where unobserved.
+    """
+    offs = obs.frame.offsets_m
+    v = obs.values
+    far = np.zeros(v.shape[2], dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for side in (1.0, -1.0):
+            m = (side * offs >= SHOULDER_M[0]) & (side * offs <= SHOULDER_M[1])
+            sh = np.nanmean(v[:, m], axis=1)  # (bands, n)
+            ok = np.isfinite(sh).all(axis=0) & obs.observed
+            if ok.sum() < 3:
+                continue
+            med = np.median(sh[:, ok], axis=1, keepdims=True)
+            mad = 1.4826 * np.median(np.abs(sh[:, ok] - med), axis=1, keepdims=True)
+            d = np.sqrt(np.mean(((sh - med) / np.maximum(mad, 1e-4)) ** 2, axis=0))
+            far |= ok & (d > Z_THRESHOLD)
+    return np.where(obs.observed, far.astype(np.float32), np.nan)
+
+
+def _body_chroma(obs: TrackObservation, ev: StationEvidence) -> np.ndarray:
+    """(4, n) body colour where the station looks occupied, NaN elsewhere.
+
+    RGB shares, and the log of the body brightness over the track's median that date
+    (illumination cancels in both).
+    """
+    idx = [obs.bands.index(b) for b in ("red", "green", "blue") if b in obs.bands]
+    n = ev.z.shape[0]
+    if len(idx) < 3 or not ev.observed.any():
+        return np.full((4, n), np.nan, dtype=np.float32)
+    c = ev.colour[idx]
+    tot = c.sum(axis=0)
+    ref = float(np.median(tot[ev.observed]))
+    busy = ev.observed & (ev.z > Z_THRESHOLD) & (tot > 0) & (ref > 0)
+    safe = np.where(busy, tot, 1.0)
+    out = np.vstack([c / safe, np.log(safe / max(ref, 1e-6))[None]])
+    return np.where(busy[None], out, np.nan).astype(np.float32)
+
+
+def _same_colour(chroma: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Where a body colour (:func:`_body_chroma`) matches ``colour``; NaN compare False."""
+    shares = np.sqrt(np.sum((chroma[..., :3, :] - colour[..., :3, :]) ** 2, axis=-2))
+    bright = np.abs(chroma[..., 3, :] - colour[..., 3, :])
+    return (shares <= STRUCTURE_CHROMA_TOL) & (bright <= STRUCTURE_BRIGHT_TOL)
+
+
+def _structure_beside(foreign: np.ndarray, chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stations beside a static structure that leans over them on some dates.
+
+    Parameters
+    ----------
+    foreign : (S, n) shoulder-foreign flags per date (NaN unobserved).
+    chroma : (S, 4, n) body colour on occupied dates (:func:`_body_chroma`), NaN otherwise.
+
+    Notes
+    -----
+    A building is beside the track on every date: its shoulder is foreign on at least
+    :data:`STATIC_SHARE` of at least :data:`MIN_STATIC_DATES` dates. Its roof and wall
+    lean over the track by height x tan(view angle), differently per date, so the
+    station looks occupied only on some dates, but always in the structure's colour:
+    at least :data:`STRUCTURE_MIN_BUSY` occupied dates of which :data:`STATIC_SHARE`
+    share its median colour (:func:`_same_colour`). Railcars standing
+    there on many dates differ in paint from date to date.
+
+    Returns
+    -------
+    near : (n,) bool
+    colour : (4, n) median colour of the occupied dates.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        seen = np.isfinite(foreign).sum(axis=0)
+        fshare = np.nansum(foreign, axis=0) / np.maximum(seen, 1)
+        med = np.nanmedian(chroma, axis=0)  # (4, n)
+        n_busy = np.isfinite(chroma[:, 0]).sum(axis=0)
+        same = _same_colour(chroma, med[None]).sum(axis=0) / np.maximum(n_busy, 1)
+    near = (
+        (seen >= MIN_STATIC_DATES)
+        & (fshare >= STATIC_SHARE)
+        & (n_busy >= STRUCTURE_MIN_BUSY)
+        & (same >= STATIC_SHARE)
+    )
+    return near, med
 
 
 def background_sample(
@@ -2410,7 +2549,7 @@ def background_sample(
     q = quality_from_observations(obs, QualityConfig())
     if q.status in ("obscured", "no_coverage"):
         return None
-    shapes, busy, texture = {}, {}, {}
+    shapes, busy, texture, foreign, chroma = {}, {}, {}, {}, {}
     evidence = station_evidence(obs)
     for o, ev in zip(obs, evidence, strict=True):
         tid = o.track.track_id
@@ -2418,11 +2557,15 @@ def background_sample(
         shapes[tid] = np.where(empty[None], ev.shape, np.nan).astype(np.float32)
         busy[tid] = np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
         texture[tid] = np.where(o.observed & ~o.snow, o.texture, np.nan)
+        foreign[tid] = _foreign_shoulder(o)
+        chroma[tid] = _body_chroma(o, ev)
     r, names = evidence[0].empty_ratio, obs[0].bands
     ratio = {}
     if r is not None and len(r) == len(names):
         ratio = {b: float(x) for b, x in zip(names, r, strict=True)}
-    return BackgroundSample(shapes, busy, texture, float(obs[0].frame.step_m), ratio)
+    return BackgroundSample(
+        shapes, busy, texture, float(obs[0].frame.step_m), ratio, foreign, chroma
+    )
 
 
 def combine_background(
@@ -2435,7 +2578,7 @@ def combine_background(
     got = [s for s in samples if s is not None]
     if len(got) < 3 or not tracks:
         return None
-    shapes, support, texture, static = {}, {}, {}, {}
+    shapes, support, texture, static, structure = {}, {}, {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for t in tracks:
@@ -2455,6 +2598,17 @@ def combine_background(
             seen_n = np.isfinite(b).sum(axis=0)
             share = np.nansum(b, axis=0) / np.maximum(seen_n, 1)
             static[tid] = (seen_n >= MIN_STATIC_DATES) & (share >= STATIC_SHARE)
+            fs = [(s.foreign[tid], s.chroma[tid]) for s in got if tid in s.foreign]
+            if len(fs) >= MIN_STATIC_DATES:
+                f, c = (np.stack(x) for x in zip(*fs, strict=True))
+                near, colour = _structure_beside(f, c)
+                gap = max(1, int(round(STRUCTURE_GAP_M / got[-1].step_m)))
+                near = ndi.binary_closing(near, np.ones(gap, bool))
+                if near.any():
+                    # Closed gaps take the colour of the structure station before them.
+                    idx = np.where(np.isfinite(colour[0]) & near, np.arange(near.size), 0)
+                    idx = np.maximum.accumulate(idx)
+                    structure[tid] = np.where(near[None], colour[:, idx], np.nan)
     ratios = [s.empty_ratio for s in got]
     names = {b for r in ratios for b in r}
     # Median over the dates: a busy date may take a fleet of cars for empty track.
@@ -2463,4 +2617,4 @@ def combine_background(
         for b in sorted(names)
         if len(v := [r[b] for r in ratios if b in r]) >= 3
     }
-    return Background(shapes, support, texture, len(got), got[-1].step_m, static, ratio)
+    return Background(shapes, support, texture, len(got), got[-1].step_m, static, ratio, structure)
