@@ -450,26 +450,27 @@ def _along_gradient_share(maps: RailMaps) -> float:
     return min(1.0, _robust_sigma(along[obs][::5]))
 
 
-def _minor_and_laplacian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """The Hessian eigenvalue smaller in magnitude, and half the Laplacian (scale-normed)."""
+def _hessian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Half the trace of the Gaussian Hessian and the half spread of its eigenvalues."""
     g = ndi.gaussian_filter1d
     hrr = g(g(img, sigma_px, axis=1), sigma_px, axis=0, order=2)
     hcc = g(g(img, sigma_px, axis=0), sigma_px, axis=1, order=2)
     hrc = g(g(img, sigma_px, axis=0, order=1), sigma_px, axis=1, order=1)
     tr = 0.5 * (hrr + hcc)
     disc = np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc * hrc)
+    return tr, disc
+
+
+def _minor_and_laplacian(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Hessian eigenvalue smaller in magnitude, and half the Laplacian (scale-normed)."""
+    tr, disc = _hessian(img, sigma_px)
     minor = np.where(tr >= 0, tr - disc, tr + disc)
     return minor * sigma_px**2, tr * sigma_px**2
 
 
 def _line_responses(img: np.ndarray, sigma_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Thin dark- and bright-line strength (Hessian eigenvalues) and the Laplacian."""
-    g = ndi.gaussian_filter1d
-    hrr = g(g(img, sigma_px, axis=1), sigma_px, axis=0, order=2)
-    hcc = g(g(img, sigma_px, axis=0), sigma_px, axis=1, order=2)
-    hrc = g(g(img, sigma_px, axis=0, order=1), sigma_px, axis=1, order=1)
-    tr = 0.5 * (hrr + hcc)
-    disc = np.sqrt(0.25 * (hrr - hcc) ** 2 + hrc * hrc)
+    tr, disc = _hessian(img, sigma_px)
     s2 = np.float32(sigma_px * sigma_px)
     dark = np.maximum(tr + disc, 0.0) * s2
     bright = np.maximum(disc - tr, 0.0) * s2
