@@ -161,3 +161,24 @@ def test_young_stack_is_rebuilt_when_the_archive_doubles(tmp_path):
     assert _analysed(out) == sorted(acqs) and len(acqs) == 4
     run = json.loads((out / "run.json").read_text())
     assert run["stack"] == {**run["stack"], "version": 2, "built_from_acquisitions": 4}
+
+
+def test_state_of_another_build_is_not_reused(tmp_path, monkeypatch):
+    # Same version string, other code: its stored results (pickled objects of another
+    # layout) are not reused, every acquisition is analysed again.
+    import railwatch.state
+
+    img, out = tmp_path / "img", tmp_path / "out"
+    scene = _archive(img, ["20240301", "20240308", "20240315"])
+    aoi = _aoi(tmp_path / "aoi.geojson", scene)
+    _count(img, aoi, out)
+    _stamp(out)
+    _count(img, aoi, out)
+    assert _analysed(out) == []
+
+    fingerprint = railwatch.state.software_fingerprint()
+    assert fingerprint.startswith(railwatch.__version__ + "+")
+    monkeypatch.setattr(railwatch.state, "software_fingerprint", lambda: fingerprint + "x")
+    r = _count(img, aoi, out)
+    assert _analysed(out) == ["20240301T000000", "20240308T000000", "20240315T000000"]
+    assert "3 analysed now, 0 from earlier runs" in r.stderr

@@ -796,7 +796,7 @@ def run_count(
     RunLocked
         Another run holds the output directory.
     """
-    from railwatch.state import State, config_fingerprint, run_lock
+    from railwatch.state import State, config_fingerprint, run_lock, software_fingerprint
 
     out = Path(out_dir)
     timer = StageTimes()
@@ -830,11 +830,15 @@ def run_count(
             logger.info("removed %s, left by an interrupted run", stale.name)
         state = State(out)
         try:
+            # The software fingerprint hashes the package's code: results stored by a
+            # different build (same version string, other detector) are not reused.
             cfg = config_fingerprint(
                 {"site": site.to_dict(), "grid": grid.to_dict(), "max_pixels": max_pixels},
-                __version__,
+                software_fingerprint(),
             )
             if force or state.get_meta("config") != cfg:
+                if not force and state.get_meta("config") is not None:
+                    logger.info("configuration or software changed: every acquisition is redone")
                 state.reset()
                 state.set_meta("config", cfg)
             stored_fp = state.fingerprints()

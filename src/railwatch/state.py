@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -81,6 +82,24 @@ def file_fingerprint(path: str) -> tuple[str, int, int]:
         return (path, -1, -1)
     st = os.stat(path)
     return (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.cache
+def software_fingerprint() -> str:
+    """The version plus a hash of the package's own source files.
+
+    A development build keeps its version string while its detector changes; results and
+    stack products stored by other code (whose pickled objects may lack fields the new
+    code reads) must not be reused. Hashed once per process (about a millisecond).
+    """
+    from railwatch._version import __version__
+
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:16]}"
 
 
 def config_fingerprint(config: dict[str, Any], version: str) -> str:
