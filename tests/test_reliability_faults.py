@@ -228,7 +228,9 @@ def test_sigint_to_a_running_process(prev_copy, tmp_path):
     img, aoi, out, before = prev_copy
     marker = tmp_path / "writing"
     prelude = (
-        "import os, time\n"
+        "import faulthandler, os, signal, time\n"
+        # On a hang the test asks for every thread's stack (SIGUSR1) before killing.
+        "faulthandler.register(signal.SIGUSR1)\n"
         "def slow_fsync(fd):\n"
         f"    open({str(marker)!r}, 'w').close()\n"
         "    time.sleep(60)\n"
@@ -249,7 +251,15 @@ def test_sigint_to_a_running_process(prev_copy, tmp_path):
         temp_files = leftovers(out)
         assert temp_files, "a temporary file exists while the write is held"
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Intermittent in full-suite runs (issue 5): keep where the child hangs.
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            _, stderr = proc.communicate()
+            pytest.fail(f"still running 30 s after SIGINT; its stderr:\n{stderr[-4000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
