@@ -16,6 +16,7 @@ import resource
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -254,12 +255,15 @@ def test_sigint_to_a_running_process(prev_copy, tmp_path):
         try:
             _, stderr = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            # Intermittent in full-suite runs (issue 5): keep where the child hangs.
+            # Intermittent in full-suite runs (issue 5): keep where the child hangs and
+            # its blocked / ignored signal masks (SIGINT is bit 2, mask 0x2).
+            status = Path(f"/proc/{proc.pid}/status")
+            masks = [ln for ln in status.read_text().splitlines() if ln.startswith("Sig")]
             proc.send_signal(signal.SIGUSR1)
             time.sleep(1)
             proc.kill()
             _, stderr = proc.communicate()
-            pytest.fail(f"still running 30 s after SIGINT; its stderr:\n{stderr[-4000:]}")
+            pytest.fail(f"still running 30 s after SIGINT; {masks}; its stderr:\n{stderr[-4000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
