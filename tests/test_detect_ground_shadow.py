@@ -9,10 +9,13 @@ track, while a car standing in it, and every car when the sun is high, still cou
 import numpy as np
 from scipy import ndimage as ndi
 
-from detect_fixtures import Car, make_grid, render, straight_line, train
+from detect_fixtures import Car, make_grid, render, straight_line
 from railwatch.detect import analyse_scene
 from railwatch.site import Site
 from railwatch.tracks import tracks_from_lines
+
+# Trains on T2 and T4: the same casters as on snow, now over bare ground.
+from test_detect_neighbour_shadow import CASTERS
 
 TRACKS_Y = (10.0, 15.3, 20.6, 25.9)
 
@@ -41,11 +44,6 @@ def _yard(cars, *, shadow_m):
     site = Site(name="test", aoi=sc.aoi)
     a = analyse_scene(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site)
     return a, g.bounds[0] - 5.0
-
-
-# Trains on T2 and T4; with a low sun their shadows cover the beds of T1 and T3.
-CASTERS = train(1, 20, [13.92] * 6, colours=["rust", "blue", "red", "black", "green", "rust"])
-CASTERS += train(3, 35, [15.35] * 5, colours=["blue", "red", "rust", "green", "black"])
 
 
 def test_neighbour_shadow_on_bare_ground_is_no_train():
