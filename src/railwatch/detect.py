@@ -2027,7 +2027,7 @@ def _track_vehicles(
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                profile = np.nanmean(np.nanmean(obs.values[gidx][:, :, a:b], axis=0), axis=1)
+                profile = np.nanmean(np.nanmean(obs.values[gidx, :, a:b], axis=0), axis=1)
             vtype, fit = _classify(
                 length,
                 ev.colour[:, a:b].mean(axis=1),
