@@ -230,6 +230,9 @@ def test_sigint_to_a_running_process(prev_copy, tmp_path):
     marker = tmp_path / "writing"
     prelude = (
         "import faulthandler, os, signal, time\n"
+        # A shell's background job (`cmd &`, as CI scripts start the suite) inherits
+        # SIGINT ignored, and Python keeps it so: a user's Ctrl-C reaches a foreground run.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         # On a hang the test asks for every thread's stack (SIGUSR1) before killing.
         "faulthandler.register(signal.SIGUSR1)\n"
         "def slow_fsync(fd):\n"
