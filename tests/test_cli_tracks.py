@@ -70,6 +70,26 @@ def test_tracks_without_usable_imagery_exits_3(tmp_path):
     assert not (tmp_path / "t.geojson").exists()
 
 
+def test_no_track_found_exits_3_and_keeps_the_previous_file(tmp_path):
+    # Plain ground: an empty file would overwrite the analyst's edited lines.
+    img = tmp_path / "img"
+    img.mkdir()
+    scene = render(GRID, [], [], seed=6)
+    dn = np.round(scene.data * 255).astype(np.uint8)
+    write_geotiff(img / "20240617_ground.tif", dn, crs=CRS, transform=GRID.transform)
+    (tmp_path / "yard").mkdir()
+    _, aoi = _write(tmp_path / "yard", 1)  # the AOI of a yard, over plain ground
+    out = tmp_path / "tracks.geojson"
+    out.write_text("edited by hand\n")
+    r = _run("tracks", img, "--aoi", aoi, "-o", out)
+    assert r.exit_code == 3, r.output
+    assert r.stderr.strip().splitlines() == [
+        "Error: no track found in the imagery inside the AOI (20240617_ground.tif); "
+        f"{out} was not written"
+    ]
+    assert out.read_text() == "edited by hand\n"
+
+
 def test_tracks_are_the_lines_count_extracts(tmp_path):
     import pyogrio
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -80,6 +81,13 @@ def command(
     if products is None:
         raise NothingProcessed("no image covers the AOI")
     tracks = products.tracks
+    if not tracks:
+        # An empty file would replace an analyst's edited lines with nothing.
+        names = ", ".join(sorted({os.path.basename(f.path) for f in files}))
+        raise NothingProcessed(
+            f"no track found in the imagery inside the AOI ({names[:300]}); "
+            f"{output} was not written"
+        )
     features = [
         {
             "type": "Feature",
