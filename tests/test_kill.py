@@ -5,11 +5,14 @@ the output-writing stage itself: the subprocess kills itself with SIGKILL at the
 rename of a finished temporary file over an output, the worst moment for a reader.
 """
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyogrio
@@ -132,3 +135,78 @@ def test_a_second_real_run_is_refused_while_the_first_writes(tmp_path):
     _valid(out)
     assert len(pd.read_csv(out / "counts.csv")) == 2
     assert _temps(out) == []
+
+
+# ``railwatch count`` whose per-acquisition analysis (in the pool workers, forked after
+# this patch) announces itself with a file and then takes a minute.
+SLOW_ANALYSIS = """
+import functools, sys, time
+from pathlib import Path
+import railwatch.pipeline as pipeline
+flag, real = Path(sys.argv[1]), pipeline._process_task
+@functools.wraps(real)
+def slow(*args, **kwargs):
+    flag.touch()
+    time.sleep(60)
+    return real(*args, **kwargs)
+pipeline._process_task = slow
+from railwatch.cli.main import cli
+cli(sys.argv[2:], prog_name="railwatch")
+"""
+
+
+def _children(pid):
+    """Live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_a_pool_run_ends_its_workers_and_frees_the_lock(tmp_path):
+    img, out = tmp_path / "img", tmp_path / "out"
+    scene = _archive(img, ["20240301", "20240308", "20240315"])
+    aoi = _aoi(tmp_path / "aoi.geojson", scene)
+    args = [img, "--aoi", aoi, "--out", out, "--no-progress"]
+    flag = tmp_path / "analysing"
+    cmd = [sys.executable, "-c", SLOW_ANALYSIS, flag, "count", *args, "--workers", "2"]
+    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pool never started analysing"
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers), "pool workers outlived the run"
+    finally:
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+    # The lock went with them: the next run (cron's next week) is not refused.
+    r = CliRunner().invoke(cli, ["count", *map(str, args)])
+    assert r.exit_code == 0, r.output
+    assert len(pd.read_csv(out / "counts.csv")) == 3

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -393,7 +394,9 @@ class Executor:
                     f"cannot connect to the Dask scheduler at {self.scheduler} ({exc})"
                 ) from None
         elif self.workers > 1:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, initializer=_pool_worker_init, initargs=(os.getpid(),)
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -470,6 +473,23 @@ def _done_future(func: Callable[..., Any], *args: Any) -> Future:
     except BaseException as exc:  # re-raised by .result(), as a pool would
         fut.set_exception(exc)
     return fut
+
+
+def _pool_worker_init(parent_pid: int) -> None:
+    """Make a pool worker end with the run that started it.
+
+    A worker forked from a run killed with SIGKILL (or SIGTERM) would otherwise wait on
+    its task queue for ever, holding the run lock it inherited: every later run on that
+    directory would be refused.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() != parent_pid:  # the run ended before the line above took effect
+        os._exit(1)
 
 
 def _run_chunk(
