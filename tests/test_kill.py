@@ -210,3 +210,36 @@ def test_sigkill_of_a_pool_run_ends_its_workers_and_frees_the_lock(tmp_path):
     r = CliRunner().invoke(cli, ["count", *map(str, args)])
     assert r.exit_code == 0, r.output
     assert len(pd.read_csv(out / "counts.csv")) == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_pool_worker_killed_mid_run_is_one_clear_error(tmp_path):
+    # As the kernel's OOM killer would: one worker of a --workers run gets SIGKILL.
+    img, out = tmp_path / "img", tmp_path / "out"
+    scene = _archive(img, ["20240301", "20240308", "20240315"])
+    aoi = _aoi(tmp_path / "aoi.geojson", scene)
+    args = [img, "--aoi", aoi, "--out", out, "--no-progress"]
+    flag = tmp_path / "analysing"
+    cmd = [sys.executable, "-c", SLOW_ANALYSIS, flag, "count", *args, "--workers", "2"]
+    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the pool never started analysing"
+            time.sleep(0.05)
+        os.kill(_children(proc.pid)[0], signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, stderr
+    assert stderr.strip().splitlines() == [
+        "Error: a worker process ended abruptly (killed, perhaps by the system for lack of "
+        "memory); acquisitions finished before are kept: run again to finish, with fewer "
+        "--workers if memory is short"
+    ]
+    r = CliRunner().invoke(cli, ["count", *map(str, args)])
+    assert r.exit_code == 0, r.output
+    assert len(pd.read_csv(out / "counts.csv")) == 3

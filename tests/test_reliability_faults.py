@@ -224,8 +224,13 @@ def test_ctrl_c_while_a_file_is_half_written(prev_copy, monkeypatch):
     assert snapshot(out)["counts.csv"] == before["counts.csv"]
 
 
-def test_sigint_to_a_running_process(prev_copy, tmp_path):
-    """A real SIGINT to a child held inside an atomic write (a slow disk)."""
+@pytest.mark.parametrize(
+    ("sig", "code", "word"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_signal_to_a_running_process(prev_copy, tmp_path, sig, code, word):
+    """A real SIGINT / SIGTERM to a child held inside an atomic write (a slow disk)."""
     img, aoi, out, before = prev_copy
     marker = tmp_path / "writing"
     prelude = (
@@ -254,7 +259,7 @@ def test_sigint_to_a_running_process(prev_copy, tmp_path):
             time.sleep(0.05)
         temp_files = leftovers(out)
         assert temp_files, "a temporary file exists while the write is held"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         try:
             _, stderr = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
@@ -266,13 +271,14 @@ def test_sigint_to_a_running_process(prev_copy, tmp_path):
             time.sleep(1)
             proc.kill()
             _, stderr = proc.communicate()
-            pytest.fail(f"still running 30 s after SIGINT; {masks}; its stderr:\n{stderr[-4000:]}")
+            tail = stderr[-4000:]
+            pytest.fail(f"still running 30 s after {sig.name}; {masks}; its stderr:\n{tail}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, stderr
-    assert "Aborted: interrupted; outputs of completed steps are intact." in stderr
+    assert proc.returncode == code, stderr
+    assert f"Aborted: {word}; outputs of completed steps are intact." in stderr
     assert "Traceback" not in stderr
     assert leftovers(out) == []
     after = snapshot(out)

@@ -16,6 +16,7 @@ __all__ = [
     "InputFileError",
     "NoUsableScenes",
     "OutputError",
+    "WorkerLost",
     "RailwatchWarning",
     "GeometryRepairedWarning",
 ]
@@ -84,6 +85,10 @@ class InputFileError(RailwatchError, ValueError):
 
 class NoUsableScenes(RailwatchError):
     """Nothing among the inputs could be processed."""
+
+
+class WorkerLost(RailwatchError):
+    """A pool worker process ended abruptly (killed, e.g. by the kernel's OOM killer)."""
 
 
 class OutputError(RailwatchError, OSError):

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from railwatch.detect import (
     background_sample,
     combine_background,
 )
-from railwatch.errors import NoUsableScenes, RailwatchError, SceneReadError
+from railwatch.errors import NoUsableScenes, RailwatchError, SceneReadError, WorkerLost
 from railwatch.imagery import (
     MAX_WINDOW_PIXELS,
     Acquisition,
@@ -458,7 +459,7 @@ class Executor:
             from concurrent.futures import as_completed as pool_completed
 
             for f in pool_completed(futures):
-                for i, value in zip(futures[f], f.result(), strict=True):
+                for i, value in zip(futures[f], pool_result(f), strict=True):
                     done(i, value)
         else:
             for i, a in enumerate(args):
@@ -475,6 +476,18 @@ def _done_future(func: Callable[..., Any], *args: Any) -> Future:
     return fut
 
 
+def pool_result(future: Future) -> Any:
+    """``future.result()``; a pool worker that died on it becomes :class:`WorkerLost`."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerLost(
+            "a worker process ended abruptly (killed, perhaps by the system for lack of "
+            "memory); acquisitions finished before are kept: run again to finish, with "
+            "fewer --workers if memory is short"
+        ) from None
+
+
 def _pool_worker_init(parent_pid: int) -> None:
     """Make a pool worker end with the run that started it.
 
@@ -482,9 +495,12 @@ def _pool_worker_init(parent_pid: int) -> None:
     its task queue for ever, holding the run lock it inherited: every later run on that
     directory would be refused.
     """
+    import signal
+
+    # The run's own SIGTERM handler (cli.options) is not the worker's: a worker just ends.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
@@ -1226,7 +1242,7 @@ def _write_outputs(
     if figures:
         from railwatch.report import build_report
 
-        png, svg = (f.result() for f in figures)
+        png, svg = (pool_result(f) for f in figures)
         build_report(out, figures=(png, svg), thumbnails=thumbnails)
     return counts, weekly
 

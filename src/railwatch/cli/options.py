@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from railwatch.errors import (
     SceneReadError,
     SiteConfigError,
     VectorReadError,
+    WorkerLost,
 )
 from railwatch.state import RunLocked
 
@@ -43,6 +47,30 @@ class ScenesRejected(click.ClickException):
     exit_code = 1
 
 
+class Terminated(BaseException):
+    """SIGTERM during a run (``kill PID``, a service manager or ``timeout`` stopping it)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    # Python's default for SIGTERM ends the process on the spot; raised instead, it
+    # unwinds like Ctrl-C: the file being written is removed and the lock released.
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any:
     """Run ``func(ctx)`` converting railwatch errors to one-line messages and exit codes.
 
@@ -52,7 +80,7 @@ def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any
     def debug() -> bool:
         return bool(isinstance(ctx.obj, dict) and ctx.obj.get("debug"))
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigterm_raises():
         warnings.simplefilter("default", RailwatchWarning)
         warnings.showwarning = _show_warning
         try:
@@ -61,7 +89,7 @@ def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any
             if debug():
                 raise
             raise ConfigError(str(exc)) from None
-        except (NoUsableScenes, SceneReadError, RunLocked, OutputError) as exc:
+        except (NoUsableScenes, SceneReadError, RunLocked, OutputError, WorkerLost) as exc:
             # An output that cannot be written means the run did not complete: exit 3,
             # never 1, which cron jobs read as "some scenes rejected".
             if debug():
@@ -76,6 +104,11 @@ def run_guarded(ctx: click.Context, func: Callable[[click.Context], Any]) -> Any
                 raise
             click.echo("Aborted: interrupted; outputs of completed steps are intact.", err=True)
             ctx.exit(130)
+        except Terminated:
+            if debug():
+                raise
+            click.echo("Aborted: terminated; outputs of completed steps are intact.", err=True)
+            ctx.exit(143)
 
 
 def _show_warning(
