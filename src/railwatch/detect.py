@@ -322,6 +322,15 @@ NEIGHBOUR_REACH_M = 5.0
 """Along-track reach of a caster's shadow beyond its occupied stretch (the shadow's
 along-track lean)."""
 
+OBLIQUE_DEG = 3.0
+"""Angle between neighbouring tracks above which one crosses the other (a ladder or
+turnout, 1:6-1:12, 5-9.5 deg); tracks side by side run parallel within a degree or two."""
+
+SNOW_COVER_SHARE = 0.5
+"""Share of the observed track on snow above which the ground between the tracks is
+snow-covered, one colour: its shoulders show a body's shadow as on bare ground. Below, on
+patchy snow, a bare patch darkens a shoulder as much as a shadow does."""
+
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
 (the strip is oversampled and smoothed), so the per-station evidence is not independent."""
@@ -791,9 +800,10 @@ def station_evidence(
                 std, m, members, dark / noise, rails, frames, z, seen, reach=reach
             )
             z = np.minimum(z, nb_z)
-        if not snowy:
+        if not snowy or _snow_share(observations) >= SNOW_COVER_SHARE:
             # A body of any colour casts a shadow beside it: the one sign of a car the
-            # colour of ballast once the rails are too fine to see.
+            # colour of ballast once the rails are too fine to see (on snow, of a dark
+            # car the plain darker copy of snow explains).
             z = z + _cast_shadow_evidence(
                 allc.mean(axis=0),
                 [np.concatenate(h, axis=1).mean(axis=0) for h in halves],
@@ -802,6 +812,7 @@ def station_evidence(
                 z,
                 members,
                 seen,
+                snow=snowy,
             )
         if not resolved:
             # Without the rails a dark body and a deep shadow over the bed look alike:
@@ -870,6 +881,8 @@ def _cast_shadow_evidence(
     z: np.ndarray,
     members: np.ndarray,
     seen: np.ndarray,
+    *,
+    snow: bool = False,
 ) -> np.ndarray:
     """Body evidence from the shadow a body casts on the shoulder beside its track.
 
@@ -910,6 +923,23 @@ def _cast_shadow_evidence(
     if ref.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
         return none
     xy, normals, owner = _station_geometry(frames)
+    # A shoulder that is the bed of another track (ladders, turnouts) is no light meter:
+    # per side, stations whose shoulder lies there.
+    mid = 0.5 * (SHOULDER_M[0] + SHOULDER_M[1])
+    tree = cKDTree(xy)
+    foreign_lr = []
+    for sign in (1.0, -1.0):
+        probe = xy + sign * mid * normals
+        _, idx = tree.query(probe, k=8, distance_upper_bound=SHADOW_TRACK_CLEARANCE_M)
+        found = idx < xy.shape[0]
+        foreign_lr.append(
+            (found & (owner[np.minimum(idx, xy.shape[0] - 1)] != owner[:, None])).any(axis=1)
+        )
+    # On snow, where the beds crossing a ladder differ most from the snow between the
+    # tracks, the side and depth of the bodies' shadows are learned beside ground only.
+    on_ground = clear & ~(foreign_lr[0] | foreign_lr[1])
+    if snow and on_ground.sum() >= SHADOW_MIN_STATIONS:
+        clear = on_ground
 
     def darkening(v: np.ndarray) -> np.ndarray:
         lv = np.log(np.maximum(v, 1e-3))
@@ -935,6 +965,10 @@ def _cast_shadow_evidence(
     bed_dark = np.maximum(
         darkening(bed), np.where(left, darkening(halves[0]), darkening(halves[1]))
     )
+    if snow:
+        # That shadow crosses the sun-side shoulder before the bed: where that shoulder
+        # is lit, a dark bed is no shade but the body itself (a dark car on snow).
+        bed_dark = np.minimum(bed_dark, np.where(left, dark[1], dark[0]))
     x = sh - np.maximum(bed_dark, 0.0)
     mu_e = float(np.median(x[ref]))
     sd_e = max(0.02, 1.4826 * float(np.median(np.abs(x[ref] - mu_e))))
@@ -952,16 +986,39 @@ def _cast_shadow_evidence(
     if mu_b - mu_e < 3.0 * sd_e:
         return none
     # The shadow-side shoulder must be ground, not the bed of another track.
-    mid = 0.5 * (SHOULDER_M[0] + SHOULDER_M[1])
-    sign = np.where(left, 1.0, -1.0)
-    probe = xy + (sign * mid)[:, None] * normals
-    _, idx = cKDTree(xy).query(probe, k=8, distance_upper_bound=SHADOW_TRACK_CLEARANCE_M)
-    found = idx < xy.shape[0]
-    foreign = (found & (owner[np.minimum(idx, xy.shape[0] - 1)] != owner[:, None])).any(axis=1)
+    foreign = np.where(left, foreign_lr[0], foreign_lr[1])
     # Beyond the usual darkening beside a body the shadow is no less a body's.
     xc = np.minimum(x, mu_b)
     llr = _gauss_ll(xc, mu_b, sd_b) - _gauss_ll(xc, mu_e, sd_e)
+    if snow:
+        # Patchy snow darkens a shoulder as much as a shadow does: only where the
+        # sun-side shoulder is in the light (less than halfway to a body's shadow
+        # darkening) is the dark shadow-side shoulder this track's own shadow. Nor
+        # beside a track oblique to the next (ladders, turnouts), whose shoulders cross
+        # the beds between the tracks, on snow darker than the ground.
+        foreign = foreign | (np.where(left, dark[1], dark[0]) > 0.5 * mu_b)
+        foreign = foreign | _oblique(xy, normals, owner, tree)
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
+
+
+def _oblique(xy: np.ndarray, normals: np.ndarray, owner: np.ndarray, tree: cKDTree) -> np.ndarray:
+    """(N,) stations whose neighbouring track (:data:`NEIGHBOUR_M` away) runs at an angle.
+
+    Tracks beside each other run parallel; a ladder or turnout crosses them at more
+    than :data:`OBLIQUE_DEG`.
+    """
+    n_all = xy.shape[0]
+    mid = 0.5 * (NEIGHBOUR_M[0] + NEIGHBOUR_M[1])
+    half = 0.5 * (NEIGHBOUR_M[1] - NEIGHBOUR_M[0])
+    cos_max = math.cos(math.radians(OBLIQUE_DEG))
+    out = np.zeros(n_all, bool)
+    for sign in (1.0, -1.0):
+        dist, idx = tree.query(xy + sign * mid * normals, k=4, distance_upper_bound=half)
+        j = np.minimum(idx, n_all - 1)
+        other = np.isfinite(dist) & (owner[j] != owner[:, None])
+        cos = np.abs(np.einsum("nd,nkd->nk", normals, normals[j]))
+        out |= (other & (cos < cos_max)).any(axis=1)
+    return out
 
 
 def _shadow_ratio(
@@ -1250,6 +1307,13 @@ def _snowy(observations: Sequence[TrackObservation]) -> bool:
     seen = sum(int(o.observed.sum()) for o in observations)
     snow = sum(int((o.observed & o.snow).sum()) for o in observations)
     return snow > ILLUM_MAX_SNOW * max(seen, 1)
+
+
+def _snow_share(observations: Sequence[TrackObservation]) -> float:
+    """Share of the observed track on snow."""
+    seen = sum(int(o.observed.sum()) for o in observations)
+    snow = sum(int((o.observed & o.snow).sum()) for o in observations)
+    return snow / max(seen, 1)
 
 
 def _illumination(
