@@ -250,6 +250,13 @@ CLOUD_SHADE_LLR = 6.0
 cloud shadow: under a cloud the light is diffuse and bodies cast little shadow, so once
 the light is corrected a bed much darker than ballast is a dark body, not shade."""
 
+DIFFUSE_GAIN = (1.5, 2.0)
+"""Light gain (:func:`_light`) from which (in full at the upper value) a cloud shadow is
+taken to block the direct sun, leaving the diffuse light of the sky (a fifth to a half
+of full sun): there no neighbour's shadow crosses a bed, so empty track shows its rails
+whatever its colour and a bed without them is a body (:func:`_rail_evidence`). Below,
+thin cloud dims the sun and its shadows remain."""
+
 COVERED_SHOULDER = (0.6, 0.8)
 """Brightness above the dark level of the brighter shoulder, relative to the shoulders of
 empty track, below which (in full at the lower value) a shoulder under a corrected cloud
@@ -643,6 +650,8 @@ def station_evidence(
     under = np.concatenate([_cloud_shade_weight(g) for _, g in gains])
     # Shade left on the bed where the correction stopped short explains a darker bed.
     undone = np.concatenate([_cloud_shade_weight(g, need) for _, g, need in light])
+    # Where the direct sun is blocked, not just dimmed: no shadow crosses a bed there.
+    diffuse = undone * np.concatenate([_diffuse_weight(g) for _, g, _ in light])
     for o, (dark, gain) in zip(observations, gains, strict=True):
         v = np.nan_to_num(o.values, nan=0.0)
         v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
@@ -747,6 +756,7 @@ def station_evidence(
             # Snow on the shoulders changes their contrast to the bed, shadow or not.
             "shaded_side": None if snowy else _contrast_sides(halves, ground, seen),
             "cloud_shade": undone,
+            "diffuse": diffuse,
         }
         empty_args = (std, half_std, shapes, m, members, tmpl, (own_ncc, own_ok))
         z_empty = _explain_empty(*empty_args, **explain)
@@ -1433,6 +1443,17 @@ def _cloud_shade_weight(gain: np.ndarray, need: np.ndarray | None = None) -> np.
     return weight * np.clip(made / np.maximum(wanted, 1e-9), 0.0, 1.0)
 
 
+def _diffuse_weight(gain: np.ndarray) -> np.ndarray:
+    """Per station (n,), 0-1: how surely a cloud blocks the direct sun (:data:`DIFFUSE_GAIN`).
+
+    ``gain`` is the (b, n) gain of :func:`_light`. The sky alone gives a fifth to a half
+    of full sun (gains 2-5); a smaller deficit is thin cloud or the ground's own
+    variation, with the direct beam and its shadows still there.
+    """
+    lo, hi = DIFFUSE_GAIN
+    return np.clip((gain.mean(axis=0) - lo) / (hi - lo), 0.0, 1.0)
+
+
 def _covered_shoulder(
     ground: Sequence[list[np.ndarray]],
     empty: np.ndarray,
@@ -1662,6 +1683,7 @@ def _explain_empty(
     dark: np.ndarray | None = None,
     shaded_side: np.ndarray | None = None,
     cloud_shade: np.ndarray | None = None,
+    diffuse: np.ndarray | None = None,
     shadow: Sequence[tuple[np.ndarray, np.ndarray]] = (),
     shade: bool = True,
 ) -> np.ndarray:
@@ -1699,6 +1721,10 @@ def _explain_empty(
     # shadow darkens one side only; a body covers both).
     d_half = np.min([np.linalg.norm(h - m[:, None], axis=0) for h in half_std], axis=0)
     lit = np.clip(d_half**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+    if diffuse is not None:
+        # Under a cloud no neighbour's shadow crosses the bed: lit empty track there
+        # shows its rails, and a body the colour of ballast does not.
+        lit = lit + diffuse * np.maximum(l_rail, 0.0)
     # Empty track in shadow: a darker copy of the empty colour (k x, k 0.25-1) and the
     # rail pattern still there; a little less likely a priori.
     # A shadow scales the light from the ground, not the haze in front of it.
