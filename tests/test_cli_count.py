@@ -8,7 +8,7 @@ import pandas as pd
 import pyogrio
 import pytest
 from click.testing import CliRunner
-from shapely.geometry import mapping
+from shapely.geometry import box, mapping
 
 from contract import COUNTS_COLUMNS, SCENES_COLUMNS, WEEKLY_COLUMNS
 from detect_fixtures import CRS, add_cloud, make_grid, render, straight_line, train
@@ -182,3 +182,30 @@ def test_incremental_rerun_and_force(yard):
 
     r = _run("count", img, "--aoi", aoi, "--out", out, "--force")
     assert "4 analysed now, 0 from earlier runs" in r.stderr
+
+
+def test_a_lone_scene_covering_part_of_the_aoi_is_partial(tmp_path):
+    # Tracks extracted from one image exist only where it has pixels: the AOI beyond its
+    # edge may hold tracks too, so the scene cannot claim to have seen the whole yard.
+    img = tmp_path / "img"
+    img.mkdir()
+    scene = render(GRID, LINES, CARS, seed=1)
+    dn = np.round(scene.data * 255).astype(np.uint8)
+    edge_col = 200  # nodata from 100 m on (every car ends before 90 m)
+    dn[:, :, edge_col:] = 0
+    write_geotiff(img / "20240617_edge.tif", dn, crs=CRS, transform=GRID.transform, nodata=0)
+    aoi = _write_aoi_utm(tmp_path / "aoi.geojson", scene)
+    out = tmp_path / "out"
+    r = _run("count", img, "--aoi", aoi, "--out", out)
+    assert r.exit_code == 0, r.output
+    row = pd.read_csv(out / "counts.csv").iloc[0]
+    minx, miny, maxx, maxy = scene.aoi.bounds
+    edge_x = GRID.transform.c + edge_col * GRID.resolution_m
+    imaged = scene.aoi.intersection(box(minx, miny, edge_x, maxy)).area / scene.aoi.area
+    assert row["status"] == "partial"
+    assert row["coverage"] == pytest.approx(imaged, abs=0.03)
+    assert row["railcars"] == 6
+    # The unimaged part of the AOI is reported as not observed (hatched, and left out of
+    # the footprint an evaluation judges the count against).
+    foot = pyogrio.read_dataframe(out / "railcars.gpkg", layer="footprints").geometry.iloc[0]
+    assert foot.area / scene.aoi.area == pytest.approx(imaged, abs=0.05)

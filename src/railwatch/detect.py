@@ -2358,6 +2358,7 @@ def analyse_scene(
     site: Site,
     *,
     background: Background | None = None,
+    unsearched: BaseGeometry | None = None,
 ) -> SceneAnalysis:
     """Detect, classify and count the rail vehicles of one aligned acquisition.
 
@@ -2378,6 +2379,10 @@ def analyse_scene(
     background : Background, optional
         Empty-track model from :func:`learn_background`; without it the scene is judged
         on its own.
+    unsearched : shapely geometry, optional
+        Part of the AOI (grid CRS) where no track could be found: extracted tracks, and
+        no image of the stack covered it. It lowers the coverage (by its share of the
+        AOI's area) and is reported as unobserved.
 
     Returns
     -------
@@ -2398,8 +2403,13 @@ def analyse_scene(
         n = None if q.status in ("obscured", "no_coverage") else 0
         return SceneAnalysis((), q, n, n, n, {t: 0 for t in VEHICLE_TYPES}, Polygon())
     obs = observe_tracks(data, bands, valid, grid, tracks, aoi, background=background)
-    quality = quality_from_observations(obs, site.quality)
+    share = 0.0
+    if unsearched is not None and not unsearched.is_empty and aoi.area > 0:
+        share = float(unsearched.intersection(aoi).area / aoi.area)
+    quality = quality_from_observations(obs, site.quality, unsearched_share=share)
     unobserved = _unobserved(obs, site.vehicles.width_m)
+    if share > 0:
+        unobserved = union_all([unobserved, unsearched.intersection(aoi)])
     if quality.status in ("obscured", "no_coverage") or not obs:
         return SceneAnalysis(
             (), quality, None, None, None, {t: 0 for t in VEHICLE_TYPES}, unobserved

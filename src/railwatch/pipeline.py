@@ -82,6 +82,9 @@ MAX_SHIFT_M = 15.0
 STACK_SAMPLE = 48
 """At most this many acquisitions (spread over time) build the stack products."""
 
+UNSEARCHED_MIN_SHARE = 0.01
+"""An AOI share left unimaged by the whole stack below this (edge pixels) is ignored."""
+
 Progress = Callable[[str, int, int], None]
 """progress(stage, done, total)."""
 
@@ -104,6 +107,9 @@ class StackProducts:
     shifts: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Shift (pixels) of each acquisition the stack was built from, by id: solved jointly
     over the stack, better than registering one scene to the reference alone."""
+    unsearched: BaseGeometry | None = None
+    """With extracted tracks, the AOI part no image of the stack covered (grid CRS):
+    tracks there could not be found, so no acquisition has seen it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +250,14 @@ def _footprint(valid: np.ndarray, grid: SiteGrid) -> BaseGeometry:
     return unary_union(polys).simplify(grid.resolution_m)
 
 
+def _unsearched(gap: np.ndarray, grid: SiteGrid, aoi: BaseGeometry) -> BaseGeometry | None:
+    """The AOI part of ``gap`` (no stack image covers it), or None when negligible."""
+    inside = int(grid.rasterize(aoi).sum())
+    if inside == 0 or gap.sum() < UNSEARCHED_MIN_SHARE * inside:
+        return None
+    return _footprint(gap, grid).intersection(aoi)
+
+
 def render_quicklook(
     scene: Scene,
     products: StackProducts,
@@ -350,6 +364,9 @@ def process_acquisition(
         translate(products.aoi, -off[0], -off[1]),
         site,
         background=products.background,
+        unsearched=None
+        if products.unsearched is None
+        else translate(products.unsearched, -off[0], -off[1]),
     )
     analysis = _moved(analysis, off)
     png = thumb = None
@@ -645,6 +662,7 @@ def build_stack(
         ref_valid=ref_valid,
         tracks=tuple(tracks),
         tracks_source="site" if site_lines else "extracted",
+        unsearched=None if site_lines else _unsearched(inside & ~ref_valid, grid, aoi),
         background=empty_model,
         n_acquisitions=len(ordered),
         shifts={

@@ -248,7 +248,10 @@ def observe_tracks(
 
 
 def quality_from_observations(
-    observations: Sequence[TrackObservation], cfg: QualityConfig
+    observations: Sequence[TrackObservation],
+    cfg: QualityConfig,
+    *,
+    unsearched_share: float = 0.0,
 ) -> Quality:
     """Coverage, cloud and snow shares and the status from per-station flags.
 
@@ -256,6 +259,11 @@ def quality_from_observations(
     below ``min_coverage``; ``obscured`` when more than ``max_cloud`` of the observed
     length is under cloud; ``partial`` when the clear, observed share of the track length
     is below ``full_coverage``; ``ok`` otherwise.
+
+    ``unsearched_share`` is the share of the AOI's area where tracks could not have been
+    found (extracted tracks, and no image of the stack covered it). The track length
+    there is unknown; taken at the density of the searched part, coverage scales by
+    ``1 - unsearched_share``.
     """
     step_len = np.array([o.frame.step_m for o in observations] or [0.0])
     total = float(sum(o.inside.sum() * s for o, s in zip(observations, step_len, strict=False)))
@@ -276,7 +284,7 @@ def quality_from_observations(
             for o, s in zip(observations, step_len, strict=False)
         )
     )
-    coverage = seen / total
+    coverage = seen / total * (1.0 - min(max(unsearched_share, 0.0), 1.0))
     cloud = cloudy / seen if seen > 0 else 0.0
     snow = snowy / seen if seen > 0 else 0.0
     if coverage < cfg.min_coverage:
