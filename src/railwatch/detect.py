@@ -281,6 +281,10 @@ SHADOW_AGREE = 0.85
 SHADOW_MAX_LLR = 6.0
 """Largest evidence from a cast shadow."""
 
+SHADOW_SEPARATION = 3.0
+"""Robust spreads of empty track's shoulder darkening by which the clear bodies' cast
+shadows must stand out for the scene's shadow side to count (:func:`_separating_side`)."""
+
 SHADOW_TRACK_CLEARANCE_M = 2.0
 """A shoulder closer than this to another track's centre line is that track's bed or
 body (ladders, turnouts) and says nothing of a shadow."""
@@ -902,10 +906,11 @@ def _cast_shadow_evidence(
     other shoulder is also reached by the neighbours' shadows. The shadow side is taken
     from the stations that are clearly bodies (``z`` well above :data:`Z_THRESHOLD`):
     which shoulder is darker beside them than beside empty track (``members``), as a
-    direction in the grid CRS so that tracks drawn either way agree. Where the scene
-    shows no clear, consistent asymmetry (sun overhead, shadows along the tracks, too
-    few bodies) there is no evidence, nor where the shoulder is another track's bed
-    (ladders, turnouts).
+    direction in the grid CRS so that tracks drawn either way agree; in a busy yard,
+    where the next track's shadows reach the bodies' other shoulder too, the side along
+    which the bodies stand apart from empty track (:func:`_separating_side`). Where the
+    scene shows neither (sun overhead, shadows along the tracks, too few bodies) there is
+    no evidence, nor where the shoulder is another track's bed (ladders, turnouts).
 
     Parameters
     ----------
@@ -960,14 +965,18 @@ def _cast_shadow_evidence(
     lean = dark[0] - dark[1]
     vec = (lean[clear, None] * normals[clear]).mean(axis=0)
     size = float(np.hypot(*vec))
-    if size < SHADOW_MIN_DARKENING:
-        logger.debug("no cast-shadow side: asymmetry %.3f", size)
-        return none
-    across = normals @ (vec / size)
+    across = normals @ (vec / max(size, 1e-9))
     agree = float(np.mean(lean[clear] * across[clear] > 0))
-    if agree < SHADOW_AGREE:
-        logger.debug("no cast-shadow side: %.2f of clear bodies agree", agree)
-        return none
+    if size < SHADOW_MIN_DARKENING or agree < SHADOW_AGREE:
+        logger.debug("no cast-shadow side by asymmetry: %.3f, %.2f agree", size, agree)
+        # Shadows falling onto a body's sun-side shoulder from the next track blur the
+        # asymmetry in a busy yard (and snow patches it): the side along which the clear
+        # bodies stand apart from empty track can still tell.
+        vec = _separating_side(dark, normals, clear, ref)
+        if vec is None:
+            return none
+        size, across = 1.0, normals @ vec
+        agree = float(np.mean(lean[clear] * across[clear] > 0))
     left = across > 0
     sh = np.where(left, dark[0], dark[1])
     # Darkening of the shoulder that the bed does not share: a shadow reaching the
@@ -993,12 +1002,14 @@ def _cast_shadow_evidence(
         mu_e,
         sd_e,
     )
-    if mu_b - mu_e < 3.0 * sd_e:
+    if mu_b - mu_e < SHADOW_SEPARATION * sd_e:
         return none
     # The shadow-side shoulder must be ground, not the bed of another track.
     foreign = np.where(left, foreign_lr[0], foreign_lr[1])
-    # Beyond the usual darkening beside a body the shadow is no less a body's.
-    xc = np.minimum(x, mu_b)
+    # Beyond the usual darkening beside a body the shadow is no less a body's; a
+    # shoulder no darker than beside empty track (a bed in a neighbour's shadow, darker
+    # than its lit shoulder) is no sign of one, however far below.
+    xc = np.clip(x, mu_e, mu_b)
     llr = _gauss_ll(xc, mu_b, sd_b) - _gauss_ll(xc, mu_e, sd_e)
     if snow:
         # Patchy snow darkens a shoulder as much as a shadow does: only where the
@@ -1009,6 +1020,37 @@ def _cast_shadow_evidence(
         foreign = foreign | (np.where(left, dark[1], dark[0]) > 0.5 * mu_b)
         foreign = foreign | _oblique(xy, normals, owner, tree)
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
+
+
+def _separating_side(
+    dark: Sequence[np.ndarray], normals: np.ndarray, clear: np.ndarray, ref: np.ndarray
+) -> np.ndarray | None:
+    """Unit direction (2,) in which the scene's shadows fall across the tracks, or None.
+
+    A body always shades the shoulder on its shadow side; the other shoulder only where
+    a body on the next track casts its shadow that far, as it does beside empty track
+    too. Of the two sides across the yard's usual track direction, the shadow side is
+    the one whose darkening (``dark``, log units below empty track's, left + and right
+    -) sets the clear bodies apart from the empty-track stations ``ref`` by at least
+    :data:`SHADOW_SEPARATION` robust spreads while the other side does not.
+    """
+    # The yard's usual normal, the normals of tracks drawn either way made to agree.
+    n0 = normals[clear][0]
+    flip = np.where(normals[clear] @ n0 >= 0, 1.0, -1.0)
+    n0 = (normals[clear] * flip[:, None]).mean(axis=0)
+    n0 = n0 / max(float(np.hypot(*n0)), 1e-9)
+    seps = []
+    for sign in (1.0, -1.0):
+        across = sign * (normals @ n0)
+        sh = np.where(across > 0, dark[0], dark[1])
+        mu_e = float(np.median(sh[ref]))
+        sd_e = max(0.02, 1.4826 * float(np.median(np.abs(sh[ref] - mu_e))))
+        seps.append((float(np.median(sh[clear])) - mu_e) / sd_e)
+    k = int(np.argmax(seps))
+    logger.debug("cast-shadow side by separation: %.1f vs %.1f", seps[k], seps[1 - k])
+    if seps[k] < SHADOW_SEPARATION or seps[1 - k] >= SHADOW_SEPARATION:
+        return None
+    return (1.0 if k == 0 else -1.0) * n0
 
 
 def _oblique(xy: np.ndarray, normals: np.ndarray, owner: np.ndarray, tree: cKDTree) -> np.ndarray:
