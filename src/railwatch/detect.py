@@ -342,6 +342,17 @@ SNOW_COVER_SHARE = 0.5
 snow-covered, one colour: its shoulders show a body's shadow as on bare ground. Below, on
 patchy snow, a bare patch darkens a shoulder as much as a shadow does."""
 
+SUN_ACROSS_MIN = math.sin(math.radians(15.0))
+"""Least share of the sun's horizontal direction across a track for the acquisition's
+known sun to name the shadow side of that track: with the sun within 15 deg of the
+track's direction the shadows run along it (a 4 m car at 25 deg elevation throws less
+than 2.3 m across, barely past its shoulder) and the side is learned from the scene."""
+
+SUN_AGREE = 0.5
+"""Least share of the clear bodies whose shoulder on the known sun's shadow side is the
+darker for their cast shadow to be evidence: fewer, they cast none there (no direct sun
+under cloud, or shade taken for bodies)."""
+
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
 (the strip is oversampled and smoothed), so the per-station evidence is not independent."""
@@ -581,6 +592,7 @@ def station_evidence(
     *,
     background: Background | None = None,
     resolved: bool = True,
+    sun: tuple[float, float] | None = None,
 ) -> list[StationEvidence]:
     """Per-station evidence of a body on every track of one scene.
 
@@ -593,6 +605,10 @@ def station_evidence(
     resolved : bool
         Whether the scene resolves the grid pixel (:func:`_fine_detail`); if not, the
         stations called empty only as deep shade are marked ``unsure``.
+    sun : (float, float), optional
+        Sun azimuth (clockwise from grid north) and elevation, degrees, at acquisition.
+        Given, the side the shadows fall to follows from it (:func:`_shadow_direction`)
+        instead of being learned from the scene's clear bodies.
 
     Returns
     -------
@@ -636,6 +652,7 @@ def station_evidence(
     """
     if not observations:
         return []
+    shadow = _shadow_direction(sun)
     o0 = observations[0]
     offs = o0.frame.offsets_m
     body = np.abs(offs) <= BODY_HALF_WIDTH_M
@@ -770,6 +787,7 @@ def station_evidence(
         shoulders = [np.concatenate(g, axis=1) for g in ground]
         g_sum = [sh.sum(axis=0) for sh in shoulders]
         shade_side = np.where(g_sum[0] >= g_sum[1], 1, 0)  # the other side is lit
+        lean = g_sum[1] - g_sum[0]  # positive: the left shoulder is the darker
         # The usual contrast is no surer a sign of empty track than the scene's own
         # clear bodies show (a blurred shoulder beside a body keeps it too).
         floor = _contrast_floor(bed_contrast, z_empty, edge, members, seen)
@@ -803,7 +821,9 @@ def station_evidence(
             # Shade on snow is bluer and hides the rails: where a neighbour's body can
             # cast it, a shadow over the bed is expected (see _neighbour_shadow).
             rails = np.minimum(side_rail[0], side_rail[1])
-            nb_z = _neighbour_shadow(std, m, members, dark / noise, rails, frames, z, seen)
+            nb_z = _neighbour_shadow(
+                std, m, members, dark / noise, rails, frames, z, seen, shadow=shadow, lean=lean
+            )
             z = np.minimum(z, nb_z)
         elif ratios[0] is not None:
             # With a low sun a body's shadow crosses the ground to the next bed, whose
@@ -811,7 +831,17 @@ def station_evidence(
             rails = np.minimum(side_rail[0], side_rail[1])
             reach = _shaded_ground(shoulders, members & seen, ratios[0], under)
             nb_z = _neighbour_shadow(
-                std, m, members, dark / noise, rails, frames, z, seen, reach=reach
+                std,
+                m,
+                members,
+                dark / noise,
+                rails,
+                frames,
+                z,
+                seen,
+                reach=reach,
+                shadow=shadow,
+                lean=lean,
             )
             z = np.minimum(z, nb_z)
         if not snowy or _snow_share(observations) >= SNOW_COVER_SHARE:
@@ -827,6 +857,7 @@ def station_evidence(
                 members,
                 seen,
                 snow=snowy,
+                shadow=shadow,
             )
         if not resolved:
             # Without the rails a dark body and a deep shadow over the bed look alike:
@@ -897,6 +928,7 @@ def _cast_shadow_evidence(
     seen: np.ndarray,
     *,
     snow: bool = False,
+    shadow: np.ndarray | None = None,
 ) -> np.ndarray:
     """Body evidence from the shadow a body casts on the shoulder beside its track.
 
@@ -923,6 +955,11 @@ def _cast_shadow_evidence(
         Sampling geometry of the tracks whose stations, concatenated, make up ``N``.
     z, members, seen : numpy.ndarray
         (N,) evidence so far, empty-mode stations and observed stations.
+    snow : bool
+        Snow-covered scene (side learned beside ground only, lit sun-side shoulder).
+    shadow : numpy.ndarray, optional
+        (2,) direction the shadows fall to, from the sun (:func:`_shadow_direction`):
+        the side then follows from it where it crosses the tracks (:func:`_sun_across`).
 
     Returns
     -------
@@ -963,11 +1000,24 @@ def _cast_shadow_evidence(
     dark = [darkening(g) for g in ground]
     # Left shoulder darker than right beside a body: the shadow falls to the left.
     lean = dark[0] - dark[1]
-    vec = (lean[clear, None] * normals[clear]).mean(axis=0)
-    size = float(np.hypot(*vec))
-    across = normals @ (vec / max(size, 1e-9))
-    agree = float(np.mean(lean[clear] * across[clear] > 0))
-    if size < SHADOW_MIN_DARKENING or agree < SHADOW_AGREE:
+    sun_across = _sun_across(shadow, normals, clear)
+    if sun_across is not None:
+        vec, size, across = shadow, 1.0, sun_across
+        agree = float(np.mean(lean[clear] * across[clear] > 0))
+        if agree < SUN_AGREE:
+            # Few "bodies" shade the ground where the sun throws their shadows: none
+            # there (no direct sun under cloud, shade taken for bodies) unless in a busy
+            # yard they stand apart from empty track on the sun's shadow side.
+            sep = _separating_side(dark, normals, clear, ref)
+            if sep is None or float(sep @ shadow) <= 0.0:
+                logger.debug("no cast shadow: %.2f of clear bodies shade the sun's side", agree)
+                return none
+    else:
+        vec = (lean[clear, None] * normals[clear]).mean(axis=0)
+        size = float(np.hypot(*vec))
+        across = normals @ (vec / max(size, 1e-9))
+        agree = float(np.mean(lean[clear] * across[clear] > 0))
+    if sun_across is None and (size < SHADOW_MIN_DARKENING or agree < SHADOW_AGREE):
         logger.debug("no cast-shadow side by asymmetry: %.3f, %.2f agree", size, agree)
         # Shadows falling onto a body's sun-side shoulder from the next track blur the
         # asymmetry in a busy yard (and snow patches it): the side along which the clear
@@ -1004,8 +1054,11 @@ def _cast_shadow_evidence(
     )
     if mu_b - mu_e < SHADOW_SEPARATION * sd_e:
         return none
-    # The shadow-side shoulder must be ground, not the bed of another track.
+    # The shadow-side shoulder must be ground, not the bed of another track; nor is
+    # the side known from the sun where the shadows run along the track.
     foreign = np.where(left, foreign_lr[0], foreign_lr[1])
+    if sun_across is not None:
+        foreign = foreign | (np.abs(across) < SUN_ACROSS_MIN)
     # Beyond the usual darkening beside a body the shadow is no less a body's; a
     # shoulder no darker than beside empty track (a bed in a neighbour's shadow, darker
     # than its lit shoulder) is no sign of one, however far below.
@@ -1051,6 +1104,40 @@ def _separating_side(
     if seps[k] < SHADOW_SEPARATION or seps[1 - k] >= SHADOW_SEPARATION:
         return None
     return (1.0 if k == 0 else -1.0) * n0
+
+
+def _shadow_direction(sun: tuple[float, float] | None) -> np.ndarray | None:
+    """(2,) unit horizontal direction the shadows fall to (grid x east, y north), or None.
+
+    ``sun`` is the sun's azimuth (degrees clockwise from north) and elevation at the
+    acquisition; shadows fall away from the sun. The grid is UTM (y north): its north
+    departs from true north by the meridian convergence, a degree or two within a zone,
+    well inside :data:`SUN_ACROSS_MIN`. None without a sun above the horizon.
+    """
+    if sun is None:
+        return None
+    azimuth_deg, elevation_deg = sun
+    if not (math.isfinite(azimuth_deg) and elevation_deg > 0.0):
+        return None
+    a = math.radians(azimuth_deg)
+    return np.array([-math.sin(a), -math.cos(a)])
+
+
+def _sun_across(
+    shadow: np.ndarray | None, normals: np.ndarray, clear: np.ndarray
+) -> np.ndarray | None:
+    """(N,) share of the shadow direction along each station's left normal, or None.
+
+    None (learn the side from the scene) without a sun, or where the shadows run along
+    the tracks of most clear bodies (``clear``): less than :data:`SUN_ACROSS_MIN` across.
+    """
+    if shadow is None:
+        return None
+    across = normals @ shadow
+    if clear.any() and np.mean(np.abs(across[clear]) >= SUN_ACROSS_MIN) < 0.5:
+        logger.debug("sun along the tracks: shadow side learned from the scene")
+        return None
+    return across
 
 
 def _oblique(xy: np.ndarray, normals: np.ndarray, owner: np.ndarray, tree: cKDTree) -> np.ndarray:
@@ -1189,6 +1276,8 @@ def _neighbour_shadow(
     seen: np.ndarray,
     *,
     reach: tuple[np.ndarray, np.ndarray] | None = None,
+    shadow: np.ndarray | None = None,
+    lean: np.ndarray | None = None,
 ) -> np.ndarray:
     """Body evidence against empty track in the shadow of a body on the neighbouring track.
 
@@ -1230,6 +1319,14 @@ def _neighbour_shadow(
         tracks: only stations whose sun-side shoulder is shaded are explained (the sun
         high, a neighbour's shadow stops short of the bed and a dark car beside a busy
         track stays a car).
+    shadow : numpy.ndarray, optional
+        (2,) direction the shadows fall to, from the sun (:func:`_shadow_direction`).
+        Given, it names the shadow side of each track (:func:`_sun_across`) instead of
+        the clear bodies, and no shade is cast across a track the sun runs along.
+    lean : numpy.ndarray, optional
+        (N,) how much darker the left shoulder is than the right (any monotone measure).
+        With ``shadow``, only clear bodies with their shadow-side shoulder the darker
+        teach the shade: a bed in a neighbour's shadow taken for a body shows the reverse.
 
     Returns
     -------
@@ -1270,9 +1367,17 @@ def _neighbour_shadow(
     # the shadow side are mostly shaded empty track, of one colour; on the sun side they
     # are bodies (of many colours) or shaded beds taken for bodies.
     axis = np.linalg.eigh(normals[clear].T @ normals[clear])[1][:, -1]
+    sun_across = _sun_across(shadow, normals, clear)
+    if sun_across is not None and lean is not None:
+        # A body darkens its own shadow-side shoulder; a bed in a neighbour's shadow
+        # has its sun-side shoulder shaded as well, and is no caster.
+        casters = clear & (lean * sun_across > 0)
+        if casters.sum() >= SHADOW_MIN_STATIONS:
+            clear = casters
+    sides = (1.0,) if sun_across is not None else _shadow_sides(reach, clear, normals @ axis)
     best = None
-    for sign in _shadow_sides(reach, clear, normals @ axis):
-        across = sign * (normals @ axis)
+    for sign in sides:
+        across = sign * (normals @ axis) if sun_across is None else sun_across
         shade_nb = np.where(across > 0, nb[0], nb[1])
         # Darker than the shadow-side neighbour beds of empty track.
         lit_nb = shade_nb[members & (shade_nb >= 0)]
@@ -1299,7 +1404,7 @@ def _neighbour_shadow(
         sky = tint[-1] >= tint[0] and float(np.max(np.abs(tint - 1.0))) <= NEIGHBOUR_MAX_TINT
         enough = near.size >= max(SHADOW_MIN_STATIONS, NEIGHBOUR_SHARE * cand.size)
         if sky and enough and (best is None or near.size > best[0].size):
-            best = (near, tint, across, sign * axis)
+            best = (near, tint, across, sign * axis if sun_across is None else shadow)
     if best is None:
         logger.debug("no neighbour shadow")
         return none
@@ -1327,6 +1432,8 @@ def _neighbour_shadow(
         [ndi.maximum_filter1d(p, 2 * grow + 1) for p in np.split(occupied, np.cumsum(sizes)[:-1])]
     )
     cast = (sun_nb >= 0) & occupied[np.maximum(sun_nb, 0)]
+    if sun_across is not None:
+        cast &= np.abs(across) >= SUN_ACROSS_MIN
     if reach is not None:
         # Shade from the sun side, ending before the far shoulder: a body there would
         # shade that shoulder itself.
@@ -2401,6 +2508,8 @@ def analyse_scene(
     *,
     background: Background | None = None,
     unsearched: BaseGeometry | None = None,
+    sun_azimuth_deg: float | None = None,
+    sun_elevation_deg: float | None = None,
 ) -> SceneAnalysis:
     """Detect, classify and count the rail vehicles of one aligned acquisition.
 
@@ -2425,6 +2534,11 @@ def analyse_scene(
         Part of the AOI (grid CRS) where no track could be found: extracted tracks, and
         no image of the stack covered it. It lowers the coverage (by its share of the
         AOI's area) and is reported as unobserved.
+    sun_azimuth_deg, sun_elevation_deg : float, optional
+        The sun at acquisition (azimuth clockwise from north, elevation above the
+        horizon, e.g. :func:`railwatch.sun.sun_position`), when the time of day is
+        known: the side the shadows fall to then follows from it. Without, it is learned
+        from the scene.
 
     Returns
     -------
@@ -2458,7 +2572,10 @@ def analyse_scene(
         )
     coarse = grid.resolution_m >= COARSE_GSD_M
     resolved = _fine_detail(data, valid) >= FINE_DETAIL_MIN
-    evidence = station_evidence(obs, background=background, resolved=resolved)
+    sun = None
+    if sun_azimuth_deg is not None and sun_elevation_deg is not None:
+        sun = (float(sun_azimuth_deg), float(sun_elevation_deg))
+    evidence = station_evidence(obs, background=background, resolved=resolved, sun=sun)
     vehicles: list[Vehicle] = []
     dists: list[np.ndarray] = []
     unclear_m = 0.0

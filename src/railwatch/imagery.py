@@ -44,6 +44,7 @@ __all__ = [
     "read_acquisition",
     "datetime_from_name",
     "datetime_from_tags",
+    "has_time_of_day",
     "finest_gsd",
     "RASTER_SUFFIXES",
 ]
@@ -134,6 +135,8 @@ class SceneFile:
     bounds: tuple[float, float, float, float]
     """In the file's CRS."""
     nodata: float | None = None
+    time_known: bool = True
+    """False when the source carried a date only (``datetime`` is then its midnight UTC)."""
 
     def to_record(self) -> dict[str, Any]:
         """Row for ``scenes.csv`` and ``railwatch info``."""
@@ -167,6 +170,11 @@ class Acquisition:
     def gsd_m(self) -> float:
         """Finest native GSD among the tiles."""
         return min(f.gsd_m for f in self.files)
+
+    @property
+    def time_known(self) -> bool:
+        """Whether some tile gave the time of day, not only the date."""
+        return any(f.time_known for f in self.files)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +315,25 @@ def parse_timestamp(value: str) -> dt.datetime | None:
     if d.tzinfo is None:
         return d.replace(tzinfo=dt.UTC)
     return d.astimezone(dt.UTC)
+
+
+def has_time_of_day(value: str) -> bool:
+    """Whether a date/time string or file name gives the time of day, not only the date.
+
+    Examples
+    --------
+    >>> has_time_of_day("2023:01:14 02:15:00"), has_time_of_day("20230114T021500.tif")
+    (True, True)
+    >>> has_time_of_day("2023-01-14"), has_time_of_day("TMG_2022-11-03_visual.tif")
+    (False, False)
+    """
+    text = os.path.basename(str(value).strip())
+    if re.search(r"\d{1,2}:\d{2}", text):
+        return True
+    for pattern in _NAME_PATTERNS:
+        for m in pattern.finditer(text):
+            return m["H"] is not None
+    return False
 
 
 def datetime_from_tags(tags: dict[str, str]) -> dt.datetime | None:
@@ -784,7 +811,7 @@ def _inspect_open(src: Any, s: str, stac_datetime: dt.datetime | None) -> SceneF
         raise SceneReadError(s, "not georeferenced (identity geotransform)")
     if src.transform.b != 0 or src.transform.d != 0:
         logger.debug("%s: rotated geotransform, warping handles it", s)
-    when, source = None, None
+    when, source, timed = None, None, True
     if stac_datetime is not None:
         when, source = stac_datetime.astimezone(dt.UTC), "stac"
     if when is None:
@@ -796,9 +823,14 @@ def _inspect_open(src: Any, s: str, stac_datetime: dt.datetime | None) -> SceneF
                 pass
         when = datetime_from_tags(tags)
         source = "metadata" if when else None
+        if when is not None:
+            upper = {str(k).upper(): v for k, v in tags.items()}
+            key = next((k for k in _TAG_KEYS if k in upper and parse_timestamp(upper[k])), None)
+            timed = key is not None and has_time_of_day(upper[key])
     if when is None:
         when = datetime_from_name(s)
         source = "filename" if when else None
+        timed = has_time_of_day(s)
     if when is None:
         raise SceneReadError(s, "no acquisition date in STAC, metadata or file name")
     bands = tuple(_CI_NAMES.get(ci, ci.name) for ci in src.colorinterp)
@@ -816,6 +848,7 @@ def _inspect_open(src: Any, s: str, stac_datetime: dt.datetime | None) -> SceneF
         bands=bands,
         bounds=tuple(src.bounds),
         nodata=src.nodata,
+        time_known=timed,
     )
 
 

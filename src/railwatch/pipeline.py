@@ -304,6 +304,21 @@ def _draw_quicklook(
     )
 
 
+def _sun_at(acq: Acquisition, site: Site) -> dict[str, float]:
+    """Sun azimuth and elevation at the AOI's centroid for :func:`analyse_scene`.
+
+    Empty when the product gave only the date: its midnight is no acquisition time, and
+    a guessed hour would name a shadow side the scene may contradict.
+    """
+    if not acq.time_known:
+        return {}
+    from railwatch.sun import sun_position
+
+    lon, lat = site.aoi.centroid.coords[0]
+    azimuth_deg, elevation_deg = sun_position(acq.datetime, lon, lat)
+    return {"sun_azimuth_deg": azimuth_deg, "sun_elevation_deg": elevation_deg}
+
+
 def process_acquisition(
     acq: Acquisition,
     products: StackProducts,
@@ -367,6 +382,7 @@ def process_acquisition(
         unsearched=None
         if products.unsearched is None
         else translate(products.unsearched, -off[0], -off[1]),
+        **_sun_at(acq, site),
     )
     analysis = _moved(analysis, off)
     png = thumb = None

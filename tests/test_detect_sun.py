@@ -1,0 +1,149 @@
+"""The sun's direction at acquisition names the side a track's shadows fall to.
+
+The detector learns that side from the scene's clear bodies, which goes wrong where the
+shadows are clearer than the bodies casting them. Where the acquisition time is known
+the side follows from the sun's azimuth instead (pipeline: at the AOI's centroid); a
+product that carries only a date gives no time of day, and the side is learned as before.
+"""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from detect_fixtures import make_grid, render, straight_line, train
+from railwatch.detect import SUN_ACROSS_MIN, _shadow_direction, _sun_across, analyse_scene
+from railwatch.imagery import Acquisition, has_time_of_day, inspect_file
+from railwatch.pipeline import _sun_at
+from railwatch.site import Site
+from railwatch.tracks import tracks_from_lines
+from rasters import ground_pattern, utm_transform, write_geotiff
+
+TRACKS_Y = (10.0, 15.3, 20.6, 25.9)
+
+# Shade on snow is lit by the blue sky alone: darker, and bluer than the snow (R, G, B).
+SKY_TINT = np.array([0.55, 0.62, 0.75])
+GREY = 0.6
+DARK = train(0, 25, [14.0] * 5, colours=["black"] * 5)
+CLEAR = train(2, 30, [14.5] * 5, colours=["blue", "red", "rust", "green", "red"])
+
+
+def _body_mask(grid, y_m, cars):
+    minx, miny, _, maxy = grid.bounds
+    res = grid.resolution_m
+    xs = (np.arange(grid.width) + 0.5) * res + 5.0
+    ys = maxy - (np.arange(grid.height) + 0.5) * res - miny
+    along = np.zeros(grid.width, bool)
+    for c in cars:
+        along |= (xs >= c.s0_m + 0.3) & (xs <= c.s1_m - 0.3)
+    return (np.abs(ys - y_m) < 1.6)[:, None] & along[None, :]
+
+
+def _snowy_yard(**sun):
+    """Grey cars (no snow on them) on T1 and a coloured train on T3 of a snowy yard.
+
+    The shadows fall 3 m to the south (grid y north): the sun stands due north.
+    """
+    g = make_grid(260, 76)
+    lines = [straight_line(g, y) for y in TRACKS_Y]
+    cars = DARK + CLEAR
+    sc = render(g, lines, cars, seed=5, snow=True, shadow_m=(0.0, -3.0))
+    lit = render(g, lines, cars, seed=5, snow=True, shadow_m=(0.0, 0.0)).data
+    body = _body_mask(g, TRACKS_Y[0], DARK)
+    shade = (sc.data.mean(axis=0) < 0.75 * lit.mean(axis=0)) & ~body
+    grey = GREY + np.random.default_rng(3).normal(0.0, 0.012, lit.shape)
+    lit = np.where(body[None], grey, lit)
+    sc.data = np.where(shade[None], lit * SKY_TINT[:, None, None], lit).astype(np.float32)
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
+    site = Site(name="test", aoi=sc.aoi)
+    return analyse_scene(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site, **sun)
+
+
+def _t1(a):
+    return len([v for v in a.vehicles if v.track_id == "T1" and v.counted])
+
+
+def test_shadow_direction_points_away_from_the_sun():
+    # Sun in the south-east (azimuth 146 deg): shadows fall to the north-west.
+    d = _shadow_direction((146.0, 34.0))
+    assert d[0] == pytest.approx(-np.sin(np.radians(146.0)))
+    assert d[1] == pytest.approx(-np.cos(np.radians(146.0)))
+    assert d[0] < 0 < d[1]
+    assert _shadow_direction((146.0, -2.0)) is None  # night: no sun, no shadow
+    assert _shadow_direction(None) is None
+
+
+def test_sun_along_the_track_falls_back_to_learning():
+    normals = np.tile([0.0, 1.0], (100, 1))  # east-west tracks, left normal north
+    clear = np.ones(100, bool)
+    # Sun due south: shadows north, straight across (to the left).
+    assert np.allclose(_sun_across(_shadow_direction((180.0, 30.0)), normals, clear), 1.0)
+    # Sun due east: shadows run along the tracks, the side is learned.
+    assert _sun_across(_shadow_direction((90.0, 30.0)), normals, clear) is None
+    # Just past the limit the sun names the side again.
+    az = 90.0 + np.degrees(np.arcsin(SUN_ACROSS_MIN)) + 1.0
+    assert _sun_across(_shadow_direction((az, 30.0)), normals, clear) is not None
+
+
+def test_known_sun_counts_grey_cars_by_their_shadow():
+    a = _snowy_yard(sun_azimuth_deg=0.0, sun_elevation_deg=25.0)
+    assert a.quality.status == "ok"
+    assert _t1(a) == 5
+    assert a.railcars == 10
+
+
+def test_sun_contradicting_the_scene_gives_no_cast_shadow_evidence():
+    # Given a sun in the south, the clear bodies' dark shoulders lie on its sun side:
+    # they cast no shadow where it would throw one, and the shoulder proves nothing.
+    opposite = _snowy_yard(sun_azimuth_deg=180.0, sun_elevation_deg=25.0)
+    assert _t1(opposite) < 5
+    # The train on T3 is found by its colour either way.
+    assert len([v for v in opposite.vehicles if v.track_id == "T3" and v.counted]) == 5
+    # A sun along the tracks leaves the side to the scene, which learns it.
+    along = _snowy_yard(sun_azimuth_deg=90.0, sun_elevation_deg=25.0)
+    assert along.railcars == 10
+
+
+def test_time_of_day_known_only_when_the_source_gives_it(tmp_path):
+    assert has_time_of_day("20230302_021500_ssc1_visual.tif")
+    assert has_time_of_day("2023:03:02 02:15:00")
+    assert has_time_of_day("2023-03-02T02:15:00Z")
+    assert not has_time_of_day("TMG_2023-03-02_visual.tif")
+    assert not has_time_of_day("20230302")
+    img = ground_pattern(20, 20)
+    dated = write_geotiff(tmp_path / "TMG_2023-03-02_visual.tif", img, transform=utm_transform())
+    timed = write_geotiff(tmp_path / "20230302_021500_a.tif", img, transform=utm_transform())
+    tagged = write_geotiff(
+        tmp_path / "undated.tif",
+        img,
+        transform=utm_transform(),
+        tags={"TIFFTAG_DATETIME": "2023:03:02 02:15:00"},
+    )
+    day_only = write_geotiff(
+        tmp_path / "undated_day.tif",
+        img,
+        transform=utm_transform(),
+        tags={"ACQUISITION_DATE": "20230302"},
+    )
+    assert not inspect_file(dated).time_known
+    assert inspect_file(timed).time_known
+    assert inspect_file(tagged).time_known
+    assert not inspect_file(day_only).time_known
+
+
+def test_sun_at_the_aoi_only_with_a_time_of_day(tmp_path):
+    img = ground_pattern(20, 20)
+    site = Site(name="t", aoi=box(130.60, 42.41, 130.62, 42.43))
+    f = inspect_file(
+        write_geotiff(tmp_path / "20230302_021500_a.tif", img, transform=utm_transform())
+    )
+    sun = _sun_at(Acquisition(f.datetime, (f,)), site)
+    # Tumangang, 2 March, 11:15 local: the sun stands low in the south-south-east.
+    assert 140.0 < sun["sun_azimuth_deg"] < 165.0
+    assert 30.0 < sun["sun_elevation_deg"] < 42.0
+    g = inspect_file(
+        write_geotiff(tmp_path / "TMG_2023-03-02_b.tif", img, transform=utm_transform())
+    )
+    assert g.datetime == dt.datetime(2023, 3, 2, tzinfo=dt.UTC)
+    assert _sun_at(Acquisition(g.datetime, (g,)), site) == {}
