@@ -16,7 +16,11 @@ search (+/-1 m while bridging), the direction taken from a quadratic fitted over
 by a local weighted quadratic fit in which rail-pair points weigh most. Beside every
 traced track, 0.85 x the track spacing to 6.5 m across, the trace threshold is enough to
 seed: a yard of parallel tracks is followed across from its strongest track even where
-rails that fall on pixel edges respond at half strength.
+rails that fall on pixel edges respond at half strength. Rail pairs of the polarity that
+the strongest rail pairs rarely show (a yard's rails are mostly dark, or mostly bright;
+the gravel between two beds, brighter than both, has two bright edges a gauge apart)
+weigh down to a fifth while seeding and tracing, so those edges neither start nor carry
+a line.
 
 Where two nearly parallel lines run closer than tracks can (0.85 x the track spacing),
 the one whose rails are clearly weaker locally -- rail pair weighted by how much its rails
@@ -368,6 +372,9 @@ rails respond more strongly than this percentile of them."""
 _POLARITY_POWER = 4.0
 _POLARITY_MIN = 0.2
 """Weight of the rail polarity seen on (almost) none of the strongest rail pairs."""
+_SEED_POLARITY_PCT = 99.0
+"""Before tracing, the polarity is read from the pixels whose rail pair responds above this
+percentile."""
 
 # Per-pixel evidence runs in about this many pieces (a process pool's tasks), each of at
 # least / at most this many pixels.
@@ -595,6 +602,7 @@ def _evidence(
     res: float,
     *,
     inner: bool = True,
+    polarity: tuple[float, float] | None = (1.0, 1.0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rail-pair and strip evidence at points (k, 2) with unit normals and directions (k, 2).
 
@@ -606,7 +614,9 @@ def _evidence(
         (k,) both rails present as *sharp* maxima of the thin-line response exactly one
         half gauge either side (higher there than :data:`_PEAK_DELTA_M` nearer or farther
         out, so a fence and its shadow 1 m apart or the two edges of a dark strip do not
-        pass), in line-noise units; the weaker rail counts; best of both polarities.
+        pass), in line-noise units; the weaker rail counts; best of both polarities,
+        each weighted by ``polarity`` (dark, bright). With ``polarity=None``: (2, k), the
+        dark and the bright rail pairs.
     strip : numpy.ndarray
         (k,) a strip of car-body or ballast-bed width centred on the point: opposite,
         equally signed outward edges at one of :data:`STRIP_HALF_WIDTHS_M` either side,
@@ -632,11 +642,12 @@ def _evidence(
     q = p[None] + offs[:, None, None, None] * normal[None, :, None, :]
     v = _bilinear(stacked, q).mean(axis=2)  # (offsets, k, 4)
     nr = len(rail_offs)
-    rail = np.zeros(len(pts), np.float32)
+    pairs = np.zeros((2, len(pts)), np.float32)
     for ch in (0, 1):
         m = v[:nr, :, ch]
         sides = [np.where(m[i] >= np.maximum(m[i + 1], m[i + 2]), m[i], 0.0) for i in (0, 3)]
-        np.maximum(rail, np.minimum(sides[0], sides[1]), out=rail)
+        pairs[ch] = np.minimum(sides[0], sides[1])
+    rail = pairs if polarity is None else np.maximum(polarity[0] * pairs[0], polarity[1] * pairs[1])
     # Outward gradient (positive: brighter outwards) at each offset.
     sign = np.sign(strip_offs)[:, None]
     g_all = sign * (v[nr:, :, 2] * normal[None, :, 0] + v[nr:, :, 3] * normal[None, :, 1])
@@ -689,8 +700,11 @@ def _bilinear(stacked: np.ndarray, rc: np.ndarray) -> np.ndarray:
 
 def _dense_evidence(
     maps: RailMaps, inside: np.ndarray, res: float, mapper: Mapper | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_evidence` at every pixel inside, in pieces run by ``mapper``."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_evidence` at every pixel inside, in pieces run by ``mapper``.
+
+    Returns the dark and the bright rail pairs, the strip and the sub-pixel offset.
+    """
     rc = np.argwhere(inside)
     theta = maps.theta[inside]
     size = int(np.clip(math.ceil(len(rc) / _PIECES), _MIN_PIECE_PX, _MAX_PIECE_PX))
@@ -700,10 +714,11 @@ def _dense_evidence(
     sel = tuple(rc.T)
     out = []
     for k in range(3):
-        arr = np.zeros(inside.shape, np.float32)
-        arr[sel] = np.concatenate([piece[k] for piece in done]) if done else []
+        arr = np.zeros((2, *inside.shape) if k == 0 else inside.shape, np.float32)
+        if done:
+            arr[(..., *sel)] = np.concatenate([piece[k] for piece in done], axis=-1)
         out.append(arr)
-    return out[0], out[1], out[2]
+    return out[0][0], out[0][1], out[1], out[2]
 
 
 def _serial(
@@ -717,9 +732,10 @@ def _evidence_piece(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rail and strip evidence at pixels ``rc`` (k, 2) across their directions ``theta``.
 
-    Each pixel is tried a quarter pixel either side across the line (the rail test needs
-    the centre to within a third of a pixel); the better try is kept, and its offset
-    (pixels along the normal) is returned so that seeds start on it.
+    The rail evidence is (2, k): dark and bright rail pairs. Each pixel is tried a quarter
+    pixel either side across the line (the rail test needs the centre to within a third of
+    a pixel); the better try is kept, and its offset (pixels along the normal) is returned
+    so that seeds start on it.
     """
     rc = rc.astype(np.float64)
     th = theta.astype(np.float64)
@@ -727,11 +743,11 @@ def _evidence_piece(
     normal = np.column_stack([-along[:, 1], along[:, 0]])
     best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     for off in (-0.25, 0.25):
-        r, s = _evidence(stacked, rc + off * normal, normal, along, res)
+        r, s = _evidence(stacked, rc + off * normal, normal, along, res, polarity=None)
         if best is None:
-            best = (r, s, np.full(len(r), off))
+            best = (r, s, np.full(len(s), off))
             continue
-        better = r + s > best[0] + best[1]
+        better = r.max(axis=0) + s > best[0].max(axis=0) + best[1]
         best = (np.maximum(best[0], r), np.maximum(best[1], s), np.where(better, off, best[2]))
     assert best is not None
     return best
@@ -772,7 +788,9 @@ class _Tracer:
         self.shape = (h, w)
         self.owner = np.full((h, w), -1, np.int32)
         self.claim_px = max(1.0, 1.2 / res)
-        # Weights of dark and bright rail pairs in :func:`_profile` (:func:`_rail_polarity`).
+        # Weights of dark and bright rail pairs: while tracing, the yard's polarity from
+        # the strongest responses (:func:`_seed_polarity`); in :func:`_profile`, from the
+        # traced paths (:func:`_rail_polarity`).
         self.polarity = (1.0, 1.0)
 
     def score(self, pts: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -788,6 +806,7 @@ class _Tracer:
             # Step by step, the inner-edge test would let the diverging bed at a switch
             # pull a through line sideways; seeds and the parallel check use it.
             inner=False,
+            polarity=self.polarity,
         )
         r, s = rail / self.rail_lo, strip / self.strip_lo
         return r + s, r, s
@@ -989,9 +1008,11 @@ def extract_tracks(
        rails does not raise it for the rest). In one or two images the noise units are
        taken as the clutter (:func:`_isotropic_share`, :func:`_along_gradient_share`):
        the spread of the image is mostly the yard itself where the yard fills it, and
-       hazy or quiet tracks stayed below a floor in those units. Then, repeatedly, seeds
-       at the trace threshold 0.85 ``spacing_m`` to 6.5 m beside an already traced
-       track.
+       hazy or quiet tracks stayed below a floor in those units. Rail pairs of the
+       polarity that the strongest 1 % of them rarely show weigh less, down to a fifth,
+       here and in tracing (:func:`_seed_polarity`).
+       Then, repeatedly, seeds at the trace threshold 0.85 ``spacing_m`` to 6.5 m beside
+       an already traced track.
     3. Tracing from the strongest free seed in both directions in 1 m steps, each step
        searching +/-0.5 m across (+/-1 m while bridging) for the best evidence, the
        direction from a quadratic fitted over the last 12 m and turned no sharper than a
@@ -1015,7 +1036,10 @@ def extract_tracks(
     inside = grid.rasterize(aoi.buffer(2 * res)) & maps.observed
     if not inside.any():
         return []
-    rail, strip, sub_px = _dense_evidence(maps, inside, res, mapper)
+    dark, bright, strip, sub_px = _dense_evidence(maps, inside, res, mapper)
+    polarity = _seed_polarity(dark, bright, inside)
+    logger.debug("seed rail polarity weights (dark, bright): %.2f, %.2f", *polarity)
+    rail = np.maximum(polarity[0] * dark, polarity[1] * bright)
     along_px = 4.0 / res
     rail = _along_mean(rail, maps.theta, along_px, 5)
     strip = _along_mean(strip, maps.theta, along_px, 5)
@@ -1058,6 +1082,7 @@ def extract_tracks(
         # median: a long stretch with neither is no track (the trace drifts across).
         max_gap_m=max_gap_m if len(images) < 3 else min(max_gap_m, _STACK_GAP_M),
     )
+    tracer.polarity = polarity
     paths: list[tuple[np.ndarray, np.ndarray]] = []
     _trace_seeds(seeds, tracer, maps, sub_px, paths)
     # Parallel tracks: one track spacing beside a traced track, the trace threshold is
@@ -1127,10 +1152,37 @@ def _rail_polarity(
     v = np.concatenate(pairs)
     strength = v.max(axis=1)
     top = v[strength >= np.percentile(strength, _POLARITY_TOP_PCT)]
-    dark = int(np.count_nonzero(top[:, 0] > top[:, 1]))
-    votes = np.array([dark, len(top) - dark], float)
+    return _polarity_weights(top[:, 0], top[:, 1])
+
+
+def _polarity_weights(dark: np.ndarray, bright: np.ndarray) -> tuple[float, float]:
+    """Weights of dark and bright rail pairs from votes (:func:`_rail_polarity`).
+
+    Each (dark, bright) pair of responses votes for the stronger; without votes both
+    weigh 1.
+    """
+    if len(dark) == 0:
+        return 1.0, 1.0
+    n_dark = int(np.count_nonzero(dark > bright))
+    votes = np.array([n_dark, len(dark) - n_dark], float)
     w = np.clip((votes / max(votes.max(), 1.0)) ** _POLARITY_POWER, _POLARITY_MIN, 1.0)
     return float(w[0]), float(w[1])
+
+
+def _seed_polarity(dark: np.ndarray, bright: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
+    """Weights of dark and bright rail pairs before tracing, from the dense evidence.
+
+    The pixels whose rail pair (either polarity) responds above the
+    :data:`_SEED_POLARITY_PCT` percentile inside vote as in :func:`_rail_polarity`: the
+    bright edge pairs of the gravel between beds seed and carry lines unless the yard's
+    own (mostly dark) rails are preferred while seeding and tracing.
+    """
+    d, b = dark[inside], bright[inside]
+    if d.size == 0:
+        return 1.0, 1.0
+    strength = np.maximum(d, b)
+    top = strength >= max(float(np.percentile(strength, _SEED_POLARITY_PCT)), 1e-6)
+    return _polarity_weights(d[top], b[top])
 
 
 def _trace_seeds(
