@@ -12,32 +12,16 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from detect_fixtures import make_grid, render, straight_line, train
+from detect_fixtures import make_grid, render, straight_line
 from railwatch.detect import SUN_ACROSS_MIN, _shadow_direction, _sun_across, analyse_scene
 from railwatch.imagery import Acquisition, has_time_of_day, inspect_file
 from railwatch.pipeline import _sun_at
 from railwatch.site import Site
 from railwatch.tracks import tracks_from_lines
 from rasters import ground_pattern, utm_transform, write_geotiff
+from test_detect_snow_low_sun import CLEAR, DARK, GREY, SKY_TINT, TRACKS_Y, _body_mask
 
-TRACKS_Y = (10.0, 15.3, 20.6, 25.9)
-
-# Shade on snow is lit by the blue sky alone: darker, and bluer than the snow (R, G, B).
-SKY_TINT = np.array([0.55, 0.62, 0.75])
-GREY = 0.6
-DARK = train(0, 25, [14.0] * 5, colours=["black"] * 5)
-CLEAR = train(2, 30, [14.5] * 5, colours=["blue", "red", "rust", "green", "red"])
-
-
-def _body_mask(grid, y_m, cars):
-    minx, miny, _, maxy = grid.bounds
-    res = grid.resolution_m
-    xs = (np.arange(grid.width) + 0.5) * res + 5.0
-    ys = maxy - (np.arange(grid.height) + 0.5) * res - miny
-    along = np.zeros(grid.width, bool)
-    for c in cars:
-        along |= (xs >= c.s0_m + 0.3) & (xs <= c.s1_m - 0.3)
-    return (np.abs(ys - y_m) < 1.6)[:, None] & along[None, :]
+# The snowy low-sun yard of test_detect_snow_low_sun, now with the sun known.
 
 
 def _snowy_yard(**sun):

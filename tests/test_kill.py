@@ -176,8 +176,8 @@ def _alive(pid):
     return state != "Z"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_sigkill_of_a_pool_run_ends_its_workers_and_frees_the_lock(tmp_path):
+def _pool_run_analysing(tmp_path):
+    """A real ``count --workers 2`` subprocess, returned once its pool is analysing."""
     img, out = tmp_path / "img", tmp_path / "out"
     scene = _archive(img, ["20240301", "20240308", "20240315"])
     aoi = _aoi(tmp_path / "aoi.geojson", scene)
@@ -185,14 +185,20 @@ def test_sigkill_of_a_pool_run_ends_its_workers_and_frees_the_lock(tmp_path):
     flag = tmp_path / "analysing"
     cmd = [sys.executable, "-c", SLOW_ANALYSIS, flag, "count", *args, "--workers", "2"]
     proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True)
-    workers = []
+    deadline = time.monotonic() + 120
+    while not flag.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the pool never started analysing: {proc.communicate()}")
+        time.sleep(0.05)
+    return proc, args, out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_a_pool_run_ends_its_workers_and_frees_the_lock(tmp_path):
+    proc, args, out = _pool_run_analysing(tmp_path)
+    workers = _children(proc.pid)
     try:
-        deadline = time.monotonic() + 120
-        while not flag.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the pool never started analysing"
-            time.sleep(0.05)
-        workers = _children(proc.pid)
         assert len(workers) == 2
         proc.kill()
         proc.wait()
@@ -215,19 +221,8 @@ def test_sigkill_of_a_pool_run_ends_its_workers_and_frees_the_lock(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_pool_worker_killed_mid_run_is_one_clear_error(tmp_path):
     # As the kernel's OOM killer would: one worker of a --workers run gets SIGKILL.
-    img, out = tmp_path / "img", tmp_path / "out"
-    scene = _archive(img, ["20240301", "20240308", "20240315"])
-    aoi = _aoi(tmp_path / "aoi.geojson", scene)
-    args = [img, "--aoi", aoi, "--out", out, "--no-progress"]
-    flag = tmp_path / "analysing"
-    cmd = [sys.executable, "-c", SLOW_ANALYSIS, flag, "count", *args, "--workers", "2"]
-    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, text=True)
+    proc, args, out = _pool_run_analysing(tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while not flag.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the pool never started analysing"
-            time.sleep(0.05)
         os.kill(_children(proc.pid)[0], signal.SIGKILL)
         _, stderr = proc.communicate(timeout=120)
     finally:

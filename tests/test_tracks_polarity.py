@@ -4,25 +4,13 @@ from affine import Affine
 from shapely.geometry import LineString, box
 
 from railwatch.site import SiteGrid
-from railwatch.tracks import RAIL_HALF_GAUGE_M, extract_tracks
+from railwatch.tracks import extract_tracks
+from test_tracks import _rail_pairs_image
 
 
 def _pairs_stack(pairs, *, n=3, res=0.5, width=240, height=80):
-    """``n`` dates of flat ground with pairs of thin lines (centre_m, contrast) along the
-    rows: two 1-pixel lines one half gauge either side of ``centre_m`` (metres from the
-    top), dark rails for a negative contrast, bright lines for a positive one."""
-    out = []
-    for seed in range(n):
-        img = 0.5 + 0.01 * np.random.default_rng(seed).standard_normal((height, width))
-        for centre_m, contrast in pairs:
-            for side in (-1.0, 1.0):
-                y_px = (centre_m + side * RAIL_HALF_GAUGE_M) / res - 0.5
-                r0 = int(np.floor(y_px))
-                f = y_px - r0
-                img[r0] += (1.0 - f) * contrast
-                img[r0 + 1] += f * contrast
-        out.append(img.astype(np.float32))
-    return out
+    """``n`` dates of tests/test_tracks.py's rail-pair image (one noise seed per date)."""
+    return [_rail_pairs_image(pairs, res=res, width=width, height=height, seed=k) for k in range(n)]
 
 
 GRID = SiteGrid("EPSG:32652", Affine(0.5, 0, 0, 0, -0.5, 40.0), 240, 80)
