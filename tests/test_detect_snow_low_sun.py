@@ -39,8 +39,8 @@ def _body_mask(grid, y_m, cars):
     return (np.abs(ys - y_m) < 1.6)[:, None] & along[None, :]
 
 
-def _snowy_yard(dark, *, shadow_m):
-    """Four snow-covered tracks 5.3 m apart at 0.5 m pixels."""
+def _snowy_yard(dark, *, shadow_m, **sun):
+    """Four snow-covered tracks 5.3 m apart at 0.5 m pixels (``sun``: for analyse_scene)."""
     g = make_grid(260, 76)
     lines = [straight_line(g, y) for y in TRACKS_Y]
     cars = dark + CLEAR
@@ -53,7 +53,7 @@ def _snowy_yard(dark, *, shadow_m):
     sc.data = np.where(shade[None], lit * SKY_TINT[:, None, None], lit).astype(np.float32)
     tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
     site = Site(name="test", aoi=sc.aoi)
-    return analyse_scene(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site)
+    return analyse_scene(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site, **sun)
 
 
 def test_grey_cars_on_snow_count_by_their_shadow():

@@ -12,36 +12,20 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from detect_fixtures import make_grid, render, straight_line
-from railwatch.detect import SUN_ACROSS_MIN, _shadow_direction, _sun_across, analyse_scene
+from railwatch.detect import SUN_ACROSS_MIN, _shadow_direction, _sun_across
 from railwatch.imagery import Acquisition, has_time_of_day, inspect_file
 from railwatch.pipeline import _sun_at
 from railwatch.site import Site
-from railwatch.tracks import tracks_from_lines
 from rasters import ground_pattern, utm_transform, write_geotiff
-from test_detect_snow_low_sun import CLEAR, DARK, GREY, SKY_TINT, TRACKS_Y, _body_mask
+from test_detect_snow_low_sun import DARK
+from test_detect_snow_low_sun import _snowy_yard as _snowy_yard_of
 
 # The snowy low-sun yard of test_detect_snow_low_sun, now with the sun known.
 
 
 def _snowy_yard(**sun):
-    """Grey cars (no snow on them) on T1 and a coloured train on T3 of a snowy yard.
-
-    The shadows fall 3 m to the south (grid y north): the sun stands due north.
-    """
-    g = make_grid(260, 76)
-    lines = [straight_line(g, y) for y in TRACKS_Y]
-    cars = DARK + CLEAR
-    sc = render(g, lines, cars, seed=5, snow=True, shadow_m=(0.0, -3.0))
-    lit = render(g, lines, cars, seed=5, snow=True, shadow_m=(0.0, 0.0)).data
-    body = _body_mask(g, TRACKS_Y[0], DARK)
-    shade = (sc.data.mean(axis=0) < 0.75 * lit.mean(axis=0)) & ~body
-    grey = GREY + np.random.default_rng(3).normal(0.0, 0.012, lit.shape)
-    lit = np.where(body[None], grey, lit)
-    sc.data = np.where(shade[None], lit * SKY_TINT[:, None, None], lit).astype(np.float32)
-    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
-    site = Site(name="test", aoi=sc.aoi)
-    return analyse_scene(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site, **sun)
+    """The snowy yard with its shadows 3 m to the south (grid y north): sun due north."""
+    return _snowy_yard_of(DARK, shadow_m=(0.0, -3.0), **sun)
 
 
 def _t1(a):
