@@ -376,6 +376,9 @@ _SEED_POLARITY_PCT = 99.0
 """Before tracing, the polarity is read from the pixels whose rail pair responds above this
 percentile."""
 
+SEED_POLARITY_MIN_IMAGES = 3
+"""Seeding and tracing weigh the rail polarity only in a stack of at least this many dates."""
+
 # Per-pixel evidence runs in about this many pieces (a process pool's tasks), each of at
 # least / at most this many pixels.
 _PIECES = 16
@@ -1008,9 +1011,10 @@ def extract_tracks(
        rails does not raise it for the rest). In one or two images the noise units are
        taken as the clutter (:func:`_isotropic_share`, :func:`_along_gradient_share`):
        the spread of the image is mostly the yard itself where the yard fills it, and
-       hazy or quiet tracks stayed below a floor in those units. Rail pairs of the
-       polarity that the strongest 1 % of them rarely show weigh less, down to a fifth,
-       here and in tracing (:func:`_seed_polarity`).
+       hazy or quiet tracks stayed below a floor in those units. In a stack of at least
+       :data:`SEED_POLARITY_MIN_IMAGES` dates, rail pairs of the polarity that the
+       strongest 1 % of them rarely show weigh less, down to a fifth, here and in tracing
+       (:func:`_seed_polarity`).
        Then, repeatedly, seeds at the trace threshold 0.85 ``spacing_m`` to 6.5 m beside
        an already traced track.
     3. Tracing from the strongest free seed in both directions in 1 m steps, each step
@@ -1037,7 +1041,14 @@ def extract_tracks(
     if not inside.any():
         return []
     dark, bright, strip, sub_px = _dense_evidence(maps, inside, res, mapper)
-    polarity = _seed_polarity(dark, bright, inside)
+    # One or two images are too few to vote on the yard's rails: a blurred (resampled)
+    # scene's strongest pairs may be the bright gaps, and down-weighting its real rails
+    # left a lone scene with no line at all.
+    polarity = (
+        _seed_polarity(dark, bright, inside)
+        if len(images) >= SEED_POLARITY_MIN_IMAGES
+        else (1.0, 1.0)
+    )
     logger.debug("seed rail polarity weights (dark, bright): %.2f, %.2f", *polarity)
     rail = np.maximum(polarity[0] * dark, polarity[1] * bright)
     along_px = 4.0 / res
