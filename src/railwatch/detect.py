@@ -1017,16 +1017,16 @@ def _cast_shadow_evidence(
         size = float(np.hypot(*vec))
         across = normals @ (vec / max(size, 1e-9))
         agree = float(np.mean(lean[clear] * across[clear] > 0))
-    if sun_across is None and (size < SHADOW_MIN_DARKENING or agree < SHADOW_AGREE):
-        logger.debug("no cast-shadow side by asymmetry: %.3f, %.2f agree", size, agree)
-        # Shadows falling onto a body's sun-side shoulder from the next track blur the
-        # asymmetry in a busy yard (and snow patches it): the side along which the clear
-        # bodies stand apart from empty track can still tell.
-        vec = _separating_side(dark, normals, clear, ref)
-        if vec is None:
-            return none
-        size, across = 1.0, normals @ vec
-        agree = float(np.mean(lean[clear] * across[clear] > 0))
+        if size < SHADOW_MIN_DARKENING or agree < SHADOW_AGREE:
+            logger.debug("no cast-shadow side by asymmetry: %.3f, %.2f agree", size, agree)
+            # Shadows falling onto a body's sun-side shoulder from the next track blur
+            # the asymmetry in a busy yard (and snow patches it): the side along which
+            # the clear bodies stand apart from empty track can still tell.
+            vec = _separating_side(dark, normals, clear, ref)
+            if vec is None:
+                return none
+            size, across = 1.0, normals @ vec
+            agree = float(np.mean(lean[clear] * across[clear] > 0))
     left = across > 0
     sh = np.where(left, dark[0], dark[1])
     # Darkening of the shoulder that the bed does not share: a shadow reaching the
@@ -2559,13 +2559,12 @@ def analyse_scene(
         n = None if q.status in ("obscured", "no_coverage") else 0
         return SceneAnalysis((), q, n, n, n, {t: 0 for t in VEHICLE_TYPES}, Polygon())
     obs = observe_tracks(data, bands, valid, grid, tracks, aoi, background=background)
-    share = 0.0
-    if unsearched is not None and not unsearched.is_empty and aoi.area > 0:
-        share = float(unsearched.intersection(aoi).area / aoi.area)
+    unseen = Polygon() if unsearched is None else unsearched.intersection(aoi)
+    share = float(unseen.area / aoi.area) if aoi.area > 0 else 0.0
     quality = quality_from_observations(obs, site.quality, unsearched_share=share)
     unobserved = _unobserved(obs, site.vehicles.width_m)
     if share > 0:
-        unobserved = union_all([unobserved, unsearched.intersection(aoi)])
+        unobserved = union_all([unobserved, unseen])
     if quality.status in ("obscured", "no_coverage") or not obs:
         return SceneAnalysis(
             (), quality, None, None, None, {t: 0 for t in VEHICLE_TYPES}, unobserved

@@ -342,12 +342,16 @@ def datetime_from_tags(tags: dict[str, str]) -> dt.datetime | None:
     Acquisition-specific keys (``ACQUISITIONDATETIME`` and similar) win over the TIFF
     ``DateTime`` tag, which some tools set to the processing time.
     """
+    raw = _acquisition_tag(tags)
+    return None if raw is None else parse_timestamp(raw)
+
+
+def _acquisition_tag(tags: dict[str, str]) -> str | None:
+    """The metadata value :func:`datetime_from_tags` reads the time from, or None."""
     upper = {str(k).upper(): v for k, v in tags.items()}
     for key in _TAG_KEYS:
-        if key in upper:
-            d = parse_timestamp(upper[key])
-            if d is not None:
-                return d
+        if key in upper and parse_timestamp(upper[key]) is not None:
+            return upper[key]
     return None
 
 
@@ -821,12 +825,9 @@ def _inspect_open(src: Any, s: str, stac_datetime: dt.datetime | None) -> SceneF
                 tags.update(src.tags(ns=domain))
             except Exception:
                 pass
-        when = datetime_from_tags(tags)
-        source = "metadata" if when else None
-        if when is not None:
-            upper = {str(k).upper(): v for k, v in tags.items()}
-            key = next((k for k in _TAG_KEYS if k in upper and parse_timestamp(upper[k])), None)
-            timed = key is not None and has_time_of_day(upper[key])
+        raw = _acquisition_tag(tags)
+        if raw is not None:
+            when, source, timed = parse_timestamp(raw), "metadata", has_time_of_day(raw)
     if when is None:
         when = datetime_from_name(s)
         source = "filename" if when else None

@@ -59,6 +59,7 @@ from railwatch.imagery import (
 )
 from railwatch.quicklook import Quicklook, thumbnail_jpeg
 from railwatch.site import Site, SiteGrid, aoi_in_grid, make_grid, tracks_in_grid
+from railwatch.sun import sun_position
 from railwatch.tracks import Track, extract_tracks, tracks_from_lines
 from railwatch.types import VEHICLE_TYPES
 
@@ -250,10 +251,12 @@ def _footprint(valid: np.ndarray, grid: SiteGrid) -> BaseGeometry:
     return unary_union(polys).simplify(grid.resolution_m)
 
 
-def _unsearched(gap: np.ndarray, grid: SiteGrid, aoi: BaseGeometry) -> BaseGeometry | None:
-    """The AOI part of ``gap`` (no stack image covers it), or None when negligible."""
-    inside = int(grid.rasterize(aoi).sum())
-    if inside == 0 or gap.sum() < UNSEARCHED_MIN_SHARE * inside:
+def _unsearched(
+    inside: np.ndarray, seen: np.ndarray, grid: SiteGrid, aoi: BaseGeometry
+) -> BaseGeometry | None:
+    """The AOI part (``inside``) no stack image covers (``seen``), or None when negligible."""
+    gap = inside & ~seen
+    if not inside.any() or gap.sum() < UNSEARCHED_MIN_SHARE * inside.sum():
         return None
     return _footprint(gap, grid).intersection(aoi)
 
@@ -312,8 +315,6 @@ def _sun_at(acq: Acquisition, site: Site) -> dict[str, float]:
     """
     if not acq.time_known:
         return {}
-    from railwatch.sun import sun_position
-
     lon, lat = site.aoi.centroid.coords[0]
     azimuth_deg, elevation_deg = sun_position(acq.datetime, lon, lat)
     return {"sun_azimuth_deg": azimuth_deg, "sun_elevation_deg": elevation_deg}
@@ -678,7 +679,7 @@ def build_stack(
         ref_valid=ref_valid,
         tracks=tuple(tracks),
         tracks_source="site" if site_lines else "extracted",
-        unsearched=None if site_lines else _unsearched(inside & ~ref_valid, grid, aoi),
+        unsearched=None if site_lines else _unsearched(inside, ref_valid, grid, aoi),
         background=empty_model,
         n_acquisitions=len(ordered),
         shifts={

@@ -376,8 +376,9 @@ _SEED_POLARITY_PCT = 99.0
 """Before tracing, the polarity is read from the pixels whose rail pair responds above this
 percentile."""
 
-SEED_POLARITY_MIN_IMAGES = 3
-"""Seeding and tracing weigh the rail polarity only in a stack of at least this many dates."""
+STACK_MIN_IMAGES = 3
+"""From this many dates the input is a stack (maximum over dates, polarity voted on)
+rather than one or two images with their own seed floors."""
 
 # Per-pixel evidence runs in about this many pieces (a process pool's tasks), each of at
 # least / at most this many pixels.
@@ -1012,7 +1013,7 @@ def extract_tracks(
        taken as the clutter (:func:`_isotropic_share`, :func:`_along_gradient_share`):
        the spread of the image is mostly the yard itself where the yard fills it, and
        hazy or quiet tracks stayed below a floor in those units. In a stack of at least
-       :data:`SEED_POLARITY_MIN_IMAGES` dates, rail pairs of the polarity that the
+       :data:`STACK_MIN_IMAGES` dates, rail pairs of the polarity that the
        strongest 1 % of them rarely show weigh less, down to a fifth, here and in tracing
        (:func:`_seed_polarity`).
        Then, repeatedly, seeds at the trace threshold 0.85 ``spacing_m`` to 6.5 m beside
@@ -1044,11 +1045,8 @@ def extract_tracks(
     # One or two images are too few to vote on the yard's rails: a blurred (resampled)
     # scene's strongest pairs may be the bright gaps, and down-weighting its real rails
     # left a lone scene with no line at all.
-    polarity = (
-        _seed_polarity(dark, bright, inside)
-        if len(images) >= SEED_POLARITY_MIN_IMAGES
-        else (1.0, 1.0)
-    )
+    stack = len(images) >= STACK_MIN_IMAGES
+    polarity = _seed_polarity(dark, bright, inside) if stack else (1.0, 1.0)
     logger.debug("seed rail polarity weights (dark, bright): %.2f, %.2f", *polarity)
     rail = np.maximum(polarity[0] * dark, polarity[1] * bright)
     along_px = 4.0 / res
@@ -1056,10 +1054,10 @@ def extract_tracks(
     strip = _along_mean(strip, maps.theta, along_px, 5)
     # Thresholds in noise units, raised for images with strong evidence everywhere (a
     # snowy date's rails) so that they stay a share of the strongest responses.
-    rel = _SEED_REL if len(images) < 3 else _STACK_SEED_REL
+    rel = _STACK_SEED_REL if stack else _SEED_REL
     strip_rel = _SEED_REL
     rail_z = strip_z = _SEED_Z
-    if len(images) < 3:
+    if not stack:
         # The maps' units are each image's spread, which in a yard is mostly its rails,
         # bed edges and cars: the floor is meant in units of clutter (noise, ground
         # texture), measured where nothing runs straight. Lowered so, the floor no longer
@@ -1071,7 +1069,7 @@ def extract_tracks(
     rail_hi = max(rail_z, rel * float(np.percentile(rail[inside], 99.5)))
     strip_hi = max(strip_z, strip_rel * float(np.percentile(strip[inside], 99.5)))
     seed_map = rail / rail_hi
-    if len(images) < 3:
+    if not stack:
         # One image at 0.5 m often does not resolve the rails: strips (beds, car bodies)
         # carry the line. A stack shows the rails on some date; the strips of its median
         # (a mix of seasons and trains) only help to trace, not to seed.
@@ -1091,7 +1089,7 @@ def extract_tracks(
         strip_lo=strip_hi * _TRACE_Z / _SEED_Z,
         # A stack shows a track's rails on some date, or the train parked on it in its
         # median: a long stretch with neither is no track (the trace drifts across).
-        max_gap_m=max_gap_m if len(images) < 3 else min(max_gap_m, _STACK_GAP_M),
+        max_gap_m=min(max_gap_m, _STACK_GAP_M) if stack else max_gap_m,
     )
     tracer.polarity = polarity
     paths: list[tuple[np.ndarray, np.ndarray]] = []
@@ -1123,7 +1121,7 @@ def extract_tracks(
     )
     # In a single image a line along a formation edge, 2.5-3 m beside the outer track,
     # is no second track: tracks are at least 0.85 x the spacing apart.
-    near_m = 0.6 * spacing_m if len(images) >= 3 else _CONFLICT_SHARE * spacing_m
+    near_m = 0.6 * spacing_m if stack else _CONFLICT_SHARE * spacing_m
     return _order(_drop_duplicates(lines, near_m))
 
 
