@@ -56,3 +56,18 @@ def test_build_reference_ignores_invalid_and_works_with_one():
     vb = np.zeros((4, 4), bool)
     assert np.allclose(build_reference([a, b], [va, vb]), 0.2)
     assert np.allclose(build_reference([b], [va]), 0.8)
+
+
+def test_solving_the_stack_with_threads_gives_the_same_shifts(yard):
+    from railwatch.align import edge_spectrum, solve_shifts
+
+    g, lines, _ = yard
+    scenes = [
+        render(g, lines, train(k % 3, 20 + 5 * k, [13.92] * 2), seed=k, offset_m=off)
+        for k, off in enumerate([(0, 0), (2.5, -1.0), (-3.0, 4.0), (1.0, 1.0)])
+    ]
+    spectra = [edge_spectrum(s.gray, s.valid) for s in scenes]
+    one = solve_shifts(spectra, scenes[0].gray.shape)
+    assert solve_shifts(spectra, scenes[0].gray.shape, workers=2) == one
+    # Scene 1 lies 2.5 m east and 1 m south of scene 0: moved back 5 columns and 2 rows.
+    assert abs((one[1][1] - one[0][1]) + 5.0) < 1.0 and abs((one[1][0] - one[0][0]) + 2.0) < 1.0

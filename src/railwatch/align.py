@@ -172,7 +172,7 @@ def _fft_shape(shape: tuple[int, ...], m: int) -> tuple[int, int]:
 
 
 def _peak_shift(
-    fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int], m: int
+    fa: np.ndarray, fb: np.ndarray, shape: tuple[int, int], m: int, workers: int = 1
 ) -> tuple[float, float]:
     """Shift of the cross-correlation peak within +/-m pixels, refined to sub-pixel.
 
@@ -180,7 +180,10 @@ def _peak_shift(
     phase correlation) lets the fine periodic texture of parallel tracks pick a peak one
     track spacing away, while the unwhitened product is dominated by the yard's layout.
     """
-    corr = np.fft.irfft2(fa * np.conj(fb), shape)
+    from scipy.fft import irfft2
+
+    # The same numbers with any number of threads: each 1-D transform is one thread's.
+    corr = irfft2(fa * np.conj(fb), shape, workers=workers)
     # corr[t] peaks where reference(x) ~ image(x - t): apply_shift(image, t) matches.
     dys = np.r_[0 : m + 1, -m:0]
     rows = np.r_[0 : m + 1, shape[0] - m : shape[0]]
@@ -351,10 +354,13 @@ def solve_shifts(
     *,
     max_shift_px: int = 30,
     n_anchors: int = 5,
+    workers: int = 1,
 ) -> list[tuple[float, float]]:
     """Shifts (dy, dx) in pixels that co-register scenes given their edge spectra.
 
-    See :func:`align_stack`; the median shift is zero.
+    See :func:`align_stack`; the median shift is zero. ``workers`` threads share the
+    inverse transforms (a serial step of a run, while its pool waits); the result does
+    not depend on it.
     """
     n = len(spectra)
     if n == 0:
@@ -378,7 +384,7 @@ def solve_shifts(
         for i in range(n):
             if i == a or (i in anchors and i < a) or usable[i] == 0:
                 continue
-            dy, dx = _peak_shift(spectra[a].spectrum, spectra[i].spectrum, shape, m)
+            dy, dx = _peak_shift(spectra[a].spectrum, spectra[i].spectrum, shape, m, workers)
             edges.append((a, i, dy, dx))
     pos = _solve_positions(n, edges, anchors[0], anchors=anchors)
     med = np.median(pos, axis=0)

@@ -20,12 +20,15 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,13 +215,63 @@ def _read_task(
 
 
 def _stack_read_task(
-    acq: Acquisition, grid: SiteGrid, band_mapping: dict[str, int] | None, max_pixels: int
-) -> tuple[Scene, align_mod.EdgeSpectrum] | Rejection:
-    """Read one stack scene and compute its edge spectrum, in the worker."""
+    acq: Acquisition,
+    grid: SiteGrid,
+    band_mapping: dict[str, int] | None,
+    max_pixels: int,
+    scratch: str | None = None,
+) -> tuple[Scene | SceneRef, np.ndarray, np.ndarray, align_mod.EdgeSpectrum] | Rejection:
+    """Read one stack scene in the worker.
+
+    Returns the scene (or where it was left in ``scratch``), its gray image and valid
+    mask (all that the stack reductions need of it) and its edge spectrum.
+    """
     got = _read_task(acq, grid, band_mapping, max_pixels)
     if isinstance(got, Rejection):
         return got
-    return got, align_mod.edge_spectrum(got.gray(), got.valid, max_shift_px=_max_shift_px(grid))
+    gray = got.gray()
+    spectrum = align_mod.edge_spectrum(gray, got.valid, max_shift_px=_max_shift_px(grid))
+    return _leave(got, scratch), gray, got.valid, spectrum
+
+
+@dataclass(frozen=True, slots=True)
+class SceneRef:
+    """A scene a pool worker left in the executor's scratch folder.
+
+    Handed from task to task instead of the scene: a yard scene is about 12 MB of pixels,
+    pickled and copied through a pipe at every hand-over (stack read, empty-track sample,
+    analysis); the files are mapped, not copied. ``meta`` is the scene without its arrays.
+    """
+
+    path: str
+    meta: Scene
+
+    def load(self) -> Scene:
+        """The scene, its arrays mapped copy-on-write from the files."""
+        return replace(
+            self.meta,
+            data=np.load(self.path + ".data.npy", mmap_mode="c"),
+            valid=np.load(self.path + ".valid.npy", mmap_mode="c"),
+        )
+
+
+def _leave(scene: Scene, scratch: str | None) -> Scene | SceneRef:
+    """``scene`` written to the scratch folder (when there is one), as a reference."""
+    if scratch is None:
+        return scene
+    path = os.path.join(scratch, uuid.uuid4().hex)
+    try:
+        np.save(path + ".data.npy", scene.data)
+        np.save(path + ".valid.npy", scene.valid)
+    except OSError as exc:  # a full or read-only temp disk costs speed, not the run
+        logger.info("scratch folder %s not usable (%s): scenes are pickled", scratch, exc)
+        return scene
+    empty = np.zeros((0,), np.float32)
+    return SceneRef(path, replace(scene, data=empty, valid=empty.astype(bool)))
+
+
+def _scene(scene: Scene | SceneRef | None) -> Scene | None:
+    return scene.load() if isinstance(scene, SceneRef) else scene
 
 
 def _shifted_gray_task(
@@ -229,13 +282,15 @@ def _shifted_gray_task(
 
 
 def _background_task(
-    scene: Scene, offset: tuple[float, float], grid: SiteGrid, tracks: Sequence[Track]
+    scene: Scene | SceneRef, offset: tuple[float, float], grid: SiteGrid, tracks: Sequence[Track]
 ) -> Any:
-    return background_sample(scene.data, scene.bands, scene.valid, grid, tracks, offset)
+    sc = _scene(scene)
+    assert sc is not None
+    return background_sample(sc.data, sc.bands, sc.valid, grid, tracks, offset)
 
 
-def _process_task(acq: Acquisition, scene: Scene | None, **kw: Any) -> Any:
-    return process_acquisition(acq, scene=scene, **kw)
+def _process_task(acq: Acquisition, scene: Scene | SceneRef | None, **kw: Any) -> Any:
+    return process_acquisition(acq, scene=_scene(scene), **kw)
 
 
 def _footprint(valid: np.ndarray, grid: SiteGrid) -> BaseGeometry:
@@ -413,6 +468,8 @@ class Executor:
         self.scheduler = scheduler
         self._client: Any = None
         self._pool: ProcessPoolExecutor | None = None
+        self.scratch: str | None = None
+        """Folder where pool workers leave the scenes they read (see :class:`SceneRef`)."""
 
     def __enter__(self) -> Executor:
         if self.scheduler:
@@ -429,6 +486,7 @@ class Executor:
                     f"cannot connect to the Dask scheduler at {self.scheduler} ({exc})"
                 ) from None
         elif self.workers > 1:
+            self.scratch = _make_scratch()
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, initializer=_pool_worker_init, initargs=(os.getpid(),)
             )
@@ -437,8 +495,18 @@ class Executor:
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         if self._client is not None:
             self._client.close()
+
+    @property
+    def threads(self) -> int:
+        """Threads the main process may use in a serial step (the pool's size), else one.
+
+        The pool's workers wait while the main process solves the stack's shifts.
+        """
+        return self.workers if self._pool is not None else 1
 
     def submit_local(self, func: Callable[..., Any], *args: Any) -> Future:
         """Run ``func(*args)`` beside the caller on the local pool (now, without one).
@@ -522,6 +590,37 @@ def pool_result(future: Future) -> Any:
         ) from None
 
 
+SCRATCH_PREFIX = "railwatch-scenes-"
+
+
+def _make_scratch() -> str | None:
+    """A fresh scratch folder in the temp directory, named after this process.
+
+    Folders left by runs that were killed (their process is gone) are removed first: a
+    SIGKILL gives no chance to clean up, and each holds up to a stack's worth of scenes.
+    """
+    tmp = Path(tempfile.gettempdir())
+    for old in tmp.glob(f"{SCRATCH_PREFIX}*"):
+        pid = old.name[len(SCRATCH_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    try:
+        return tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+    except OSError as exc:
+        logger.info("no scratch folder in %s (%s): scenes are pickled", tmp, exc)
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _pool_worker_init(parent_pid: int) -> None:
     """Make a pool worker end with the run that started it.
 
@@ -585,7 +684,7 @@ def build_stack(
     progress: Progress | None = None,
     timer: StageTimes | None = None,
     background: bool = True,
-) -> tuple[StackProducts | None, dict[str, Scene], dict[str, Rejection]]:
+) -> tuple[StackProducts | None, dict[str, Scene | SceneRef], dict[str, Rejection]]:
     """Build the stack products from (a sample of) ``acqs``.
 
     Returns the products (None when no sampled acquisition covers the AOI), the scenes
@@ -603,32 +702,39 @@ def build_stack(
     with timer("stack_read"):
         read = executor.map(
             _stack_read_task,
-            [(a, grid, site.detection.band_mapping, max_pixels) for a in sample],
+            [(a, grid, site.detection.band_mapping, max_pixels, executor.scratch) for a in sample],
             on_result=(lambda i, _: progress("reading", i + 1, len(sample))) if progress else None,
         )
-    scenes: dict[str, Scene] = {}
+    scenes: dict[str, Scene | SceneRef] = {}
+    grays: list[tuple[np.ndarray, np.ndarray]] = []
     spectra: list[align_mod.EdgeSpectrum] = []
     rejected: dict[str, Rejection] = {}
     for a, got in zip(sample, read, strict=True):
         if isinstance(got, Rejection):
             rejected[a.id] = got
         else:
-            scenes[a.id], spectrum = got
+            scenes[a.id], gray, valid, spectrum = got
+            grays.append((gray, valid))
             spectra.append(spectrum)
+    del read
     if not scenes:
         return None, scenes, rejected
     ordered = list(scenes.values())
     with timer("stack_shifts"):
         shifts = align_mod.solve_shifts(
-            spectra, (grid.height, grid.width), max_shift_px=_max_shift_px(grid)
+            spectra,
+            (grid.height, grid.width),
+            max_shift_px=_max_shift_px(grid),
+            workers=executor.threads,
         )
     del spectra
     with timer("stack_reference"):
         # Only the gray image travels to the workers, not the bands.
         moved = executor.map(
             _shifted_gray_task,
-            [(sc.gray(), sc.valid, sh) for sc, sh in zip(ordered, shifts, strict=True)],
+            [(g, v, sh) for (g, v), sh in zip(grays, shifts, strict=True)],
         )
+        del grays
         ref = align_mod.build_reference([g for g, _ in moved], [v for _, v in moved])
         ref_valid = np.any(np.stack([v for _, v in moved]), axis=0)
     with timer("stack_tracks"):
@@ -916,7 +1022,7 @@ def run_count(
             fps = {a.id: _acq_fingerprint(a) for a in acqs}
             latest = state.latest_stack()
             known_ok = sum(1 for a in acqs if a.id in stored_fp and stored_fp[a.id][0] == fps[a.id])
-            scenes: dict[str, Scene] = {}
+            scenes: dict[str, Scene | SceneRef] = {}
             if _needs_new_stack(latest, max(known_ok, len(acqs)), grid):
                 timer.seconds["setup"] = round(time.perf_counter() - started, 3)
                 products, scenes, stack_rej = build_stack(
