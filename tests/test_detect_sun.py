@@ -15,7 +15,8 @@ from shapely.geometry import box
 from railwatch.detect import SUN_ACROSS_MIN, _shadow_direction, _sun_across
 from railwatch.imagery import Acquisition, has_time_of_day, inspect_file
 from railwatch.pipeline import _sun_at
-from railwatch.site import Site
+from railwatch.site import DetectionConfig, Site
+from railwatch.sun import sun_position
 from rasters import ground_pattern, utm_transform, write_geotiff
 from test_detect_snow_low_sun import DARK
 from test_detect_snow_low_sun import _snowy_yard as _snowy_yard_of
@@ -115,3 +116,33 @@ def test_sun_at_the_aoi_only_with_a_time_of_day(tmp_path):
     )
     assert g.datetime == dt.datetime(2023, 3, 2, tzinfo=dt.UTC)
     assert _sun_at(Acquisition(g.datetime, (g,)), site) == {}
+
+
+def test_a_date_only_product_takes_the_sun_of_the_sites_usual_overpass(tmp_path):
+    img = ground_pattern(20, 20)
+    aoi = box(130.60, 42.41, 130.62, 42.43)
+    lon, lat = aoi.centroid.coords[0]
+    site = Site(name="t", aoi=aoi, detection=DetectionConfig(overpass_local_time="10:15-11:15"))
+    day = inspect_file(
+        write_geotiff(tmp_path / "TMG_2023-03-02_b.tif", img, transform=utm_transform())
+    )
+    sun = _sun_at(Acquisition(day.datetime, (day,)), site)
+    # 10:45 local mean solar time is 10:45 - lon/15 h UTC: 02:02 on 2 March.
+    when = dt.datetime(2023, 3, 2, tzinfo=dt.UTC) + dt.timedelta(hours=10.75 - lon / 15)
+    assert (when.hour, when.minute) == (2, 2)
+    assert sun == pytest.approx(
+        dict(
+            zip(("sun_azimuth_deg", "sun_elevation_deg"), sun_position(when, lon, lat), strict=True)
+        )
+    )
+    assert 145.0 < sun["sun_azimuth_deg"] < 160.0
+    # A product that gives its time uses it, whatever the usual overpass.
+    timed = inspect_file(
+        write_geotiff(tmp_path / "20230302_060000_a.tif", img, transform=utm_transform())
+    )
+    assert _sun_at(Acquisition(timed.datetime, (timed,)), site)["sun_azimuth_deg"] > 200.0
+    # Near midsummer noon the sun sweeps 27 deg of azimuth in that hour: no side is named.
+    june = inspect_file(
+        write_geotiff(tmp_path / "TMG_2019-06-21_c.tif", img, transform=utm_transform())
+    )
+    assert _sun_at(Acquisition(june.datetime, (june,)), site) == {}

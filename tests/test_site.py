@@ -77,6 +77,21 @@ events:
         ("aoi: {AOI}\nevents: [{date: soon}]\n", "events[0].date", "must be a date"),
         ("aoi: {AOI}\ndetection: {band_mapping: {red: 0}}\n", "detection.band_mapping.red", ">= 1"),
         ("aoi: missing.geojson\n", "aoi", "file not found"),
+        (
+            "aoi: {AOI}\ndetection: {overpass_local_time: 10:30}\n",
+            "detection.overpass_local_time",
+            "quoted",
+        ),
+        (
+            "aoi: {AOI}\ndetection: {overpass_local_time: '11:00-10:00'}\n",
+            "detection.overpass_local_time",
+            "ends before",
+        ),
+        (
+            "aoi: {AOI}\ndetection: {overpass_local_time: 'noon'}\n",
+            "detection.overpass_local_time",
+            "HH:MM",
+        ),
     ],
 )
 def test_errors_name_file_and_key(tmp_path, body, key, problem):

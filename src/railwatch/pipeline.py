@@ -83,6 +83,12 @@ logger = logging.getLogger(__name__)
 MAX_SHIFT_M = 15.0
 """Largest georeferencing error searched for during alignment."""
 
+OVERPASS_MAX_AZIMUTH_SPREAD_DEG = 10.0
+"""Largest half-range of the sun's azimuth over the site's overpass window for a
+date-only product to take the sun at the window's middle. Well inside the detector's
+15 deg along-track margin (``detect.SUN_ACROSS_MIN``), so the shadow side it names holds
+over the whole window."""
+
 STACK_SAMPLE = 48
 """At most this many acquisitions (spread over time) build the stack products."""
 
@@ -365,14 +371,34 @@ def _draw_quicklook(
 def _sun_at(acq: Acquisition, site: Site) -> dict[str, float]:
     """Sun azimuth and elevation at the AOI's centroid for :func:`analyse_scene`.
 
-    Empty when the product gave only the date: its midnight is no acquisition time, and
-    a guessed hour would name a shadow side the scene may contradict.
+    When the product gave only the date, its midnight is no acquisition time: the sun is
+    taken from the site's usual overpass (``detection.overpass_local_time``) when there
+    is one and it names the sun's direction closely enough, else nothing is passed (a
+    guessed hour would name a shadow side the scene may contradict).
     """
-    if not acq.time_known:
-        return {}
     lon, lat = site.aoi.centroid.coords[0]
-    azimuth_deg, elevation_deg = sun_position(acq.datetime, lon, lat)
-    return {"sun_azimuth_deg": azimuth_deg, "sun_elevation_deg": elevation_deg}
+    if acq.time_known:
+        azimuth_deg, elevation_deg = sun_position(acq.datetime, lon, lat)
+        return {"sun_azimuth_deg": azimuth_deg, "sun_elevation_deg": elevation_deg}
+    window = site.detection.overpass_hours()
+    if window is None:
+        return {}
+    day = dt.datetime.combine(acq.datetime.astimezone(dt.UTC).date(), dt.time(), dt.UTC)
+    # Local solar time runs ahead of UTC by the longitude / 15 hours.
+    first, mid, last = (
+        sun_position(day + dt.timedelta(hours=h - lon / 15.0), lon, lat)
+        for h in (window[0], sum(window) / 2, window[1])
+    )
+    spread = abs((last[0] - first[0] + 180.0) % 360.0 - 180.0) / 2
+    if spread > OVERPASS_MAX_AZIMUTH_SPREAD_DEG or mid[1] <= 0:
+        logger.info(
+            "%s: the overpass window leaves the sun's azimuth open by +/-%.0f deg; the "
+            "shadow side is learned from the scene",
+            acq.id,
+            spread,
+        )
+        return {}
+    return {"sun_azimuth_deg": mid[0], "sun_elevation_deg": mid[1]}
 
 
 def process_acquisition(

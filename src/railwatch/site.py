@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -98,6 +99,46 @@ class DetectionConfig:
     band_mapping: dict[str, int] | None = None
     """1-based band index per colour (``red``, ``green``, ``blue``, ``nir``, ``pan``);
     None reads the colour interpretation from the file."""
+    overpass_local_time: str | None = None
+    """The imagery provider's usual overpass, local solar time: ``"10:30"`` or a window
+    ``"10:15-11:15"``. Used only for products that give a date without a time of day, to
+    know where the sun stood (which side of a track shadows fall); None: those products
+    learn the side from the scene. See :func:`overpass_hours`."""
+
+    def overpass_hours(self) -> tuple[float, float] | None:
+        """:attr:`overpass_local_time` as (first, last) hour of local solar time."""
+        if self.overpass_local_time is None:
+            return None
+        return parse_time_window(self.overpass_local_time)
+
+
+def parse_time_window(text: str) -> tuple[float, float]:
+    """``"HH:MM"`` or ``"HH:MM-HH:MM"`` as (first, last) hours of the day.
+
+    Raises
+    ------
+    ValueError
+        Not such a time or window, or a window that ends before it starts.
+
+    Examples
+    --------
+    >>> parse_time_window("10:15-11:45")
+    (10.25, 11.75)
+    >>> parse_time_window("10:30")
+    (10.5, 10.5)
+    """
+    hours = []
+    for part in text.split("-"):
+        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", part)
+        if m is None or int(m[1]) > 23 or int(m[2]) > 59:
+            raise ValueError(f"{text!r} is not a time HH:MM or a window HH:MM-HH:MM")
+        hours.append(int(m[1]) + int(m[2]) / 60)
+    if len(hours) > 2:
+        raise ValueError(f"{text!r} is not a time HH:MM or a window HH:MM-HH:MM")
+    first, last = hours[0], hours[-1]
+    if last < first:
+        raise ValueError(f"the window {text!r} ends before it starts")
+    return first, last
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,7 +654,20 @@ def _parse_vehicles(v: Any, p: Path) -> VehiclePriors:
 def _parse_detection(v: Any, p: Path) -> DetectionConfig:
     d = dict(_mapping(v, p, "detection"))
     bands = d.pop("band_mapping", None)
+    overpass = d.pop("overpass_local_time", None)
     base = _parse_section(d, p, "detection", DetectionConfig)
+    if overpass is not None:
+        key = "detection.overpass_local_time"
+        if not isinstance(overpass, str):
+            # YAML reads an unquoted 10:30 as the number 630 (base 60).
+            raise SiteConfigError(
+                p, key, f"must be quoted, e.g. '10:30' or '10:15-11:15'; got {overpass!r}"
+            )
+        try:
+            parse_time_window(overpass)
+        except ValueError as exc:
+            raise SiteConfigError(p, key, str(exc)) from None
+        base = replace(base, overpass_local_time=overpass.strip())
     if bands is None:
         return base
     bands = _mapping(bands, p, "detection.band_mapping")
