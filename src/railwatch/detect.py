@@ -216,7 +216,36 @@ ILLUM_DARK_PERCENTILE = 1.0
 """Percentile of the strips' values taken as the scene's dark level (haze, path radiance):
 what a cloud shadow scales the light above. In display-encoded (8-bit) products the
 darkest percent sits about at the haze; it is too high where no dark object is in view
-(an empty yard under a cloud shadow), and below it the count of busy hazy yards drops."""
+(an empty yard under a cloud shadow), and below it the count of busy hazy yards drops.
+There empty track in sun and in shade locates it (:func:`_dark_from_empty`)."""
+
+DARK_FIT_RAILS = 0.5
+"""Least correlation of a station's across-track profile with a pair of rails for it to
+count as empty track when the dark level is located from empty track in sun and in shade
+(:func:`_dark_from_empty`): normalised, the rail pattern shows in any light."""
+
+DARK_FIT_MIN_GAIN = 1.5
+"""Least light gain (against full sun) of the shaded empty track that locates the dark
+level (:func:`_dark_from_empty`), and so the largest share of the light its spread may
+keep (the inverse): nearer full sun, extrapolating to the dark level amplifies the noise."""
+
+DARK_FIT_RATIO_TOL = 0.03
+"""Relative error of the share of light left in shade as measured by the spread across
+empty track (:func:`_dark_from_empty`): noise, which the shade does not scale, and the
+ballast's variation along the yard. The smaller share within it, so the higher dark
+level, is taken. (The ratio of bed to ground cannot locate the dark level: ballast is
+often within a few percent of the ground's brightness, and then every level fits.)"""
+
+DARK_OBJECT_SHARE = 0.85
+"""Share of the light (above the dark level) of shaded empty track that a dark object
+in the same shade falls below (a black car, a deep shadow, water reflect a small part of
+what ballast does): a darkest percent above it is the shaded bed's own darker parts
+(rails, ties), no dark object is in view, and the dark level located from empty track
+replaces it (:func:`_dark_from_empty`)."""
+
+DARK_FIT_MIN_STATIONS = 20
+"""Least number of sampled empty-track stations in full sun, and in shade, for
+:func:`_dark_from_empty`."""
 
 ILLUM_SHADE_FLOOR = 0.25
 """Least share of the full-sun light above the dark level left under a cloud shadow (the
@@ -1498,7 +1527,9 @@ def _light(
     :data:`ILLUM_QUANTILE` percentile, over the stations of every track within
     :data:`ILLUM_RADIUS_M`, of the brighter shoulder (ground between the tracks: no body
     reaches it, a body's own shadow falls on the other side). The constant is the
-    darkest percent of the scene's strips (dark-object subtraction). Where the light is
+    darkest percent of the scene's strips (dark-object subtraction), or where that is
+    the shaded bed itself (no dark object in view) the level located by empty track in
+    sun and in shade (:func:`_dark_from_empty`). Where the light is
     below full sun (:data:`ILLUM_SUN_QUANTILE` over all stations), values become
     ``dark + (v - dark) x gain``: a body in cloud shadow is judged against empty track
     in the same light as the rest of the yard. A uniformly lit scene is unchanged, and
@@ -1513,6 +1544,15 @@ def _light(
     step = observations[0].frame.step_m
     every = max(1, int(round(2.0 / step)))
     pts, lvl, owner, samples = [], [], [], []
+    # Empty track in sun and in shade locates the dark level (_dark_from_empty).
+    bed, grain, rails = [], [], []
+    offs = observations[0].frame.offsets_m
+    body = np.abs(offs) <= BODY_HALF_WIDTH_M
+    rail = np.abs(offs) <= RAIL_HALF_WIDTH_M
+    width = max(0.12, 0.8 * step)
+    analytic = _unit(np.exp(-0.5 * ((np.abs(offs[rail]) - RAIL_OFFSET_M) / width) ** 2))
+    gidx = gray_bands(observations[0].bands)
+    smooth = max(1, int(round(0.75 / step)))
     for k, o in enumerate(observations):
         offs = o.frame.offsets_m
         with warnings.catch_warnings():
@@ -1532,6 +1572,12 @@ def _light(
         owner.append(np.column_stack([np.full(idx.size, k), idx]))
         if idx.size:
             samples.append(o.values[:, :, idx].reshape(nb, -1))
+        # Mean and spread across the bed, averaged over a few sampled stations (noise).
+        zone = _smooth_along(np.nan_to_num(o.values[:, body][:, :, idx]), smooth)
+        bed.append(zone.mean(axis=1))
+        grain.append(zone.std(axis=1))
+        prof = _smooth_along(np.nan_to_num(o.values[gidx][:, rail].mean(axis=0)), smooth)
+        rails.append(np.abs(analytic @ _unit(prof[:, idx])))
     unit = [
         (np.zeros(nb), np.ones((nb, o.values.shape[2])), np.ones((nb, o.values.shape[2])))
         for o in observations
@@ -1550,6 +1596,13 @@ def _light(
     light = _group_percentile(ref, tree.query_ball_point(p, ILLUM_RADIUS_M), ILLUM_QUANTILE)
     typical = np.percentile(light, ILLUM_SUN_QUANTILE, axis=1)
     dark = np.minimum(dark, 0.5 * typical)
+    dark = _dark_from_empty(
+        *(np.concatenate(x, axis=1) for x in (bed, grain)),
+        light,
+        np.concatenate(rails),
+        dark,
+        typical,
+    )
     span = typical - dark
     out = []
     for k, o in enumerate(observations):
@@ -1571,6 +1624,51 @@ def _light(
         gain = 1.0 + excess * np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
         out.append((dark, gain, need))
     return out
+
+
+def _dark_from_empty(
+    bed: np.ndarray,
+    grain: np.ndarray,
+    light: np.ndarray,
+    rails: np.ndarray,
+    dark: np.ndarray,
+    typical: np.ndarray,
+) -> np.ndarray:
+    """(b,) dark level located by empty track in sun and in cloud shadow, else ``dark``.
+
+    ``bed``, ``grain`` and ``light`` (b, R) are the bed's mean and across-track spread
+    (rails, ballast grain) and the local light (:func:`_light`) at sampled stations,
+    ``rails`` (R,) their profiles' correlation with a pair of rails, ``dark`` the darkest
+    percent of the strips and ``typical`` the full-sun light. A cloud shadow scales all
+    light above the dark level ``D`` by the same share ``s``: the bed's spread by ``s``,
+    its mean to ``D + s (mean - D)``. Between the rail-showing stations in full sun and
+    those in shade deeper than :data:`DARK_FIT_MIN_GAIN` the spreads give ``s`` and the
+    means then ``D``, per band. The darkest percent (where no dark object is in view, the
+    shaded ground itself, far above ``D``) is the upper bound: nothing is darker than the
+    haze. It is kept where there are too few such stations (:data:`DARK_FIT_MIN_STATIONS`)
+    or the spreads do not show a shade (:data:`DARK_FIT_RATIO_TOL`).
+    """
+    need = (typical - dark)[:, None] / np.maximum(light - dark[:, None], 1e-6)
+    level = need.mean(axis=0)
+    empty = rails >= DARK_FIT_RAILS
+    sun = empty & (level <= ILLUM_TOLERANCE)
+    shade = empty & (level >= DARK_FIT_MIN_GAIN)
+    if min(int(sun.sum()), int(shade.sum())) < DARK_FIT_MIN_STATIONS:
+        return dark
+    ms, mh = np.median(bed[:, sun], axis=1), np.median(bed[:, shade], axis=1)
+    left = np.median(grain[:, shade], axis=1) / np.maximum(np.median(grain[:, sun], axis=1), 1e-9)
+    # Noise does not scale with the light and spreads the shade's share upwards; within
+    # the tolerance the smaller share, so the higher dark level, is taken.
+    left = left * (1.0 - DARK_FIT_RATIO_TOL)
+    located = (left > 0.0) & (left < 1.0 / DARK_FIT_MIN_GAIN)
+    fit = (mh - left * ms) / np.where(located, 1.0 - left, 1.0)
+    fit = np.clip(fit, 0.0, dark)
+    # Where the darkest percent is a dark object (a black car, a deep shadow) it is the
+    # better measure of the haze; where it is the shaded bed's own darker parts, not.
+    share = float(np.mean((dark - fit) / np.maximum(mh - fit, 1e-9)))
+    if not located.all() or share < DARK_OBJECT_SHARE:
+        return dark
+    return fit
 
 
 def _cloud_shade_weight(gain: np.ndarray, need: np.ndarray | None = None) -> np.ndarray:
