@@ -66,3 +66,24 @@ def test_a_pool_run_removes_its_scratch_folder_and_those_of_killed_runs(tmp_path
     pd.testing.assert_frame_equal(counts["1"], counts["2"])
     assert sorted(p.name for p in tmp.iterdir()) == [running.name]
     assert Path(running).is_dir()
+
+
+def test_each_site_clears_its_scenes_from_a_shared_pools_scratch_folder(tmp_path, monkeypatch):
+    from railwatch.site import site_from_aoi
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    img = tmp_path / "img"
+    scene = _archive(img, [f"202403{d:02d}" for d in range(1, 5)])
+    site = site_from_aoi(_aoi(tmp_path / "aoi.geojson", scene))
+    released = []
+    release = pipeline._release
+    monkeypatch.setattr(pipeline, "_release", lambda s: (released.append(list(s)), release(s)))
+    with pipeline.Executor(workers=2) as ex:
+        for name in ("a", "b"):
+            result = pipeline.run_count([img], site, tmp_path / name, executor=ex, report=False)
+            assert len(result.counts) == 4
+            # The four scenes went through the folder, and none is left for the next site.
+            assert [type(s) for s in released.pop()] == [pipeline.SceneRef] * 4
+            assert Path(ex.scratch).is_dir() and not any(Path(ex.scratch).iterdir())
+        folder = ex.scratch
+    assert not Path(folder).exists()

@@ -280,6 +280,15 @@ def _scene(scene: Scene | SceneRef | None) -> Scene | None:
     return scene.load() if isinstance(scene, SceneRef) else scene
 
 
+def _release(scenes: Sequence[Scene | SceneRef | None]) -> None:
+    """Delete the scratch files of the scenes that are references."""
+    for sc in scenes:
+        if isinstance(sc, SceneRef):
+            for suffix in (".data.npy", ".valid.npy"):
+                with contextlib.suppress(OSError):
+                    os.remove(sc.path + suffix)
+
+
 def _shifted_gray_task(
     gray: np.ndarray, valid: np.ndarray, shift: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -1100,15 +1109,19 @@ def run_count(
 
             timer.seconds.setdefault("setup", round(time.perf_counter() - started, 3))
             with timer("analysis"):
+                handed = [sc for sc in scenes.values() if isinstance(sc, SceneRef)]
                 if ex.scheduler:
                     # A cluster gets paths and parameters; its workers read the imagery.
-                    scenes.clear()
                     args = [(a, None) for a in todo]
                 else:
                     # Locally the scenes read for the stack are handed on, not read again.
-                    args = [(a, scenes.pop(a.id, None)) for a in todo]
-                    scenes.clear()
-                ex.map(_process_task, args, shared=task_kw, on_result=save)
+                    args = [(a, scenes.get(a.id)) for a in todo]
+                scenes.clear()
+                try:
+                    ex.map(_process_task, args, shared=task_kw, on_result=save)
+                finally:
+                    # Sites sharing one pool share its scratch folder: each clears its own.
+                    _release(handed)
             stored = state.stored()
             outcomes: list[AcquisitionOutcome] = []
             acq_rejections: list[Rejection] = []
