@@ -291,13 +291,17 @@ def test_contrast_sides_keeps_shaded_empty_track_usual():
 
 
 def test_group_percentile_matches_numpy_per_group():
-    from railwatch.detect import _group_percentile
+    from railwatch.detect import _padded_percentile
 
     rng = np.random.default_rng(3)
     values = rng.normal(size=(3, 50)).astype(np.float32)
     groups = [sorted(rng.choice(50, size=k, replace=False).tolist()) for k in (1, 2, 7, 50, 13)]
+    n = np.array([len(g) for g in groups])
+    idx = np.zeros((len(groups), n.max()), np.intp)
+    for i, g in enumerate(groups):
+        idx[i, : len(g)] = g
     for q in (0.0, 37.5, 75.0, 100.0):
-        got = _group_percentile(values, groups, q, chunk=2)
+        got = _padded_percentile(values, idx, n, q)
         want = np.stack([np.percentile(values[:, g], q, axis=1) for g in groups], axis=1)
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, want)

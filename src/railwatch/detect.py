@@ -591,22 +591,64 @@ def _noise_along(x: np.ndarray, pieces: Sequence[int]) -> np.ndarray:
     return np.maximum(1.4826 * np.median(np.abs(d), axis=1) / math.sqrt(2), 1e-3)
 
 
+def _distance(pts: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``np.linalg.norm(pts - c[:, None], axis=0)`` without the (b, N) temporaries.
+
+    Same operations in the same order (squares summed band by band, then the root).
+    """
+    d = pts[0] - c[0]
+    acc = d * d
+    for b in range(1, pts.shape[0]):
+        np.subtract(pts[b], c[b], out=d)
+        np.multiply(d, d, out=d)
+        acc += d
+    return np.sqrt(acc, out=acc)
+
+
+def _masked_median(ranked: np.ndarray, by_band: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row, ``np.median`` of the values where ``mask`` (N,) holds (NaN-free rows).
+
+    ``ranked`` is each row sorted, ``by_band`` the sorting order (``np.argsort`` along
+    rows); the middle one or two masked values are picked from the sorted order.
+    """
+    n = int(np.count_nonzero(mask))
+    half = n // 2
+    out = np.empty(ranked.shape[0], dtype=ranked.dtype)
+    for b in range(ranked.shape[0]):
+        pos = np.flatnonzero(mask[by_band[b]])
+        if n % 2:
+            out[b] = ranked[b, pos[half]]
+        else:
+            out[b] = (ranked[b, pos[half - 1]] + ranked[b, pos[half]]) / 2.0
+    return out
+
+
 def _colour_modes(col: np.ndarray, seen: np.ndarray, radius: float) -> list[np.ndarray]:
     """Modes of the station colours (standardised units) by mean shift from a few seeds."""
     idx = np.flatnonzero(seen)
     pts = col[:, idx]
     order = np.argsort(pts.sum(axis=0))
+    # Each band sorted once: the median of a subset is then read off the sorted order
+    # (:func:`_masked_median`) instead of partitioning a copy at every step.
+    by_band = np.argsort(pts, axis=1)
+    ranked = np.take_along_axis(pts, by_band, axis=1)
     modes: list[np.ndarray] = []
+    # The seeds' paths often meet (medians of the same stations): each step is taken once.
+    steps: dict[bytes, np.ndarray | None] = {}  # centre -> next centre, None: stop there
     for q in (0.1, 0.3, 0.5, 0.7, 0.9):
         c = pts[:, int(order[int(q * (len(order) - 1))])]
         for _ in range(15):
-            near = np.linalg.norm(pts - c[:, None], axis=0) <= radius
-            if not near.any():
+            key = c.tobytes()
+            if key not in steps:
+                near = _distance(pts, c) <= radius
+                nxt = _masked_median(ranked, by_band, near) if near.any() else None
+                # np.allclose(nxt, c, atol=1e-3) for finite values: converged.
+                if nxt is not None and np.all(np.abs(nxt - c) <= 1e-3 + 1e-5 * np.abs(c)):
+                    nxt = None
+                steps[key] = nxt
+            if steps[key] is None:
                 break
-            nxt = np.median(pts[:, near], axis=1)
-            if np.allclose(nxt, c, atol=1e-3):
-                break
-            c = nxt
+            c = steps[key]
         if all(np.linalg.norm(c - m) > radius for m in modes):
             modes.append(c)
     return modes
@@ -1007,15 +1049,7 @@ def _cast_shadow_evidence(
     # A shoulder that is the bed of another track (ladders, turnouts) is no light meter:
     # per side, stations whose shoulder lies there.
     mid = 0.5 * (SHOULDER_M[0] + SHOULDER_M[1])
-    tree = cKDTree(xy)
-    foreign_lr = []
-    for sign in (1.0, -1.0):
-        probe = xy + sign * mid * normals
-        _, idx = tree.query(probe, k=8, distance_upper_bound=SHADOW_TRACK_CLEARANCE_M)
-        found = idx < xy.shape[0]
-        foreign_lr.append(
-            (found & (owner[np.minimum(idx, xy.shape[0] - 1)] != owner[:, None])).any(axis=1)
-        )
+    foreign_lr = _across(xy, normals, owner, mid, 8, SHADOW_TRACK_CLEARANCE_M, other=True)
     # On snow, where the beds crossing a ladder differ most from the snow between the
     # tracks, the side and depth of the bodies' shadows are learned beside ground only.
     on_ground = clear & ~(foreign_lr[0] | foreign_lr[1])
@@ -1100,7 +1134,7 @@ def _cast_shadow_evidence(
         # beside a track oblique to the next (ladders, turnouts), whose shoulders cross
         # the beds between the tracks, on snow darker than the ground.
         foreign = foreign | (np.where(left, dark[1], dark[0]) > 0.5 * mu_b)
-        foreign = foreign | _oblique(xy, normals, owner, tree)
+        foreign = foreign | _oblique(xy, normals, owner, cKDTree(xy))
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
 
 
@@ -1167,6 +1201,33 @@ def _sun_across(
         logger.debug("sun along the tracks: shadow side learned from the scene")
         return None
     return across
+
+
+def _across(
+    xy: np.ndarray,
+    normals: np.ndarray,
+    owner: np.ndarray,
+    mid: float,
+    k: int,
+    bound: float,
+    *,
+    other: bool = False,
+) -> list[np.ndarray]:
+    """Per side (+, -), the ``k`` nearest stations within ``bound`` of ``xy +- mid * normals``.
+
+    The indices of ``cKDTree(xy).query`` (``len(xy)`` where none); with ``other``, only
+    whether any of them is of another track (``owner``).
+    """
+    n = xy.shape[0]
+    tree = cKDTree(xy)
+    got = []
+    for sign in (1.0, -1.0):
+        idx = tree.query(xy + sign * mid * normals, k=k, distance_upper_bound=bound)[1]
+        if other:
+            got.append(((idx < n) & (owner[np.minimum(idx, n - 1)] != owner[:, None])).any(axis=1))
+        else:
+            got.append(idx)
+    return got
 
 
 def _oblique(xy: np.ndarray, normals: np.ndarray, owner: np.ndarray, tree: cKDTree) -> np.ndarray:
@@ -1370,15 +1431,13 @@ def _neighbour_shadow(
         return none
     xy, normals, owner = _station_geometry(frames)
     n_all = xy.shape[0]
-    tree = cKDTree(xy)
     mid = 0.5 * (NEIGHBOUR_M[0] + NEIGHBOUR_M[1])
     half = 0.5 * (NEIGHBOUR_M[1] - NEIGHBOUR_M[0])
     # The station of another track across from each station on either side (-1: none).
     nb = []
-    for sign in (1.0, -1.0):
-        dist, idx = tree.query(xy + sign * mid * normals, k=4, distance_upper_bound=half)
-        idx = np.minimum(idx, n_all - 1)
-        ok = np.isfinite(dist) & (owner[idx] != owner[:, None]) & seen[idx]
+    for found in _across(xy, normals, owner, mid, 4, half):
+        idx = np.minimum(found, n_all - 1)
+        ok = (found < n_all) & (owner[idx] != owner[:, None]) & seen[idx]
         first = np.argmax(ok, axis=1)
         rows = np.arange(n_all)
         nb.append(np.where(ok[rows, first], idx[rows, first], -1))
@@ -1593,7 +1652,14 @@ def _light(
         warnings.simplefilter("ignore", RuntimeWarning)
         dark = np.nanpercentile(allv, ILLUM_DARK_PERCENTILE, axis=1)
     tree = cKDTree(p)
-    light = _group_percentile(ref, tree.query_ball_point(p, ILLUM_RADIUS_M), ILLUM_QUANTILE)
+    near, n_near = _ball_groups(tree, ILLUM_RADIUS_M)
+    light = np.concatenate(
+        [
+            _padded_percentile(ref, near[g0 : g0 + 2048], n_near[g0 : g0 + 2048], ILLUM_QUANTILE)
+            for g0 in range(0, n_near.size, 2048)
+        ],
+        axis=1,
+    )
     typical = np.percentile(light, ILLUM_SUN_QUANTILE, axis=1)
     dark = np.minimum(dark, 0.5 * typical)
     dark = _dark_from_empty(
@@ -1728,38 +1794,48 @@ def _covered_shoulder(
     return CLOUD_SHADE_LLR * under * np.clip((hi - rel) / (hi - lo), 0.0, 1.0)
 
 
-def _group_percentile(
-    values: np.ndarray, groups: Sequence[Sequence[int]], q: float, chunk: int = 2048
-) -> np.ndarray:
+def _ball_groups(tree: cKDTree, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per point of ``tree``, the indices of the points within ``radius`` (itself too).
+
+    The members of ``tree.query_ball_point(tree.data, radius)`` (in another order), from
+    the pairs within ``radius`` (:meth:`cKDTree.query_pairs`), several times faster: as
+    (n, width) indices padded with 0 and the (n,) count of each row.
+    """
+    n = tree.n
+    pairs = tree.query_pairs(radius, output_type="ndarray")
+    own = np.arange(n)
+    i = np.concatenate([pairs[:, 0], pairs[:, 1], own])
+    j = np.concatenate([pairs[:, 1], pairs[:, 0], own])
+    order = np.argsort(i.astype(np.uint16) if n < 2**16 else i, kind="stable")
+    counts = np.bincount(i, minlength=n)
+    idx = np.zeros((n, int(counts.max())), np.intp)
+    idx[i[order], np.arange(i.size) - np.repeat(np.cumsum(counts) - counts, counts)] = j[order]
+    return idx, counts
+
+
+def _padded_percentile(values: np.ndarray, idx: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     """Per group of columns of ``values`` (b, R), the ``q``-th percentile over its columns.
 
-    The same numbers as ``np.percentile(values[:, g], q, axis=1)`` for every group ``g``
-    (linear interpolation, NumPy's rounding), computed at once on a padded, sorted block
-    instead of one call per group (one per station, thousands per scene). Groups must
-    be non-empty; ``values`` finite.
+    Row ``g`` of ``idx`` (G, width) holds group ``g``'s column indices in its first
+    ``n[g]`` entries. The same numbers as ``np.percentile(values[:, group], q, axis=1)``
+    for every group (linear interpolation, NumPy's rounding), computed at once on a
+    padded, sorted block instead of one call per group (one per station, thousands per
+    scene). Groups must be non-empty; ``values`` finite.
     """
-    counts = np.fromiter((len(g) for g in groups), np.intp, len(groups))
-    out = np.empty((values.shape[0], len(groups)), dtype=values.dtype)
     frac = np.float64(q) / 100.0
-    for g0 in range(0, len(groups), chunk):
-        part, n = groups[g0 : g0 + chunk], counts[g0 : g0 + chunk]
-        width = int(n.max())
-        idx = np.zeros((len(part), width), np.intp)
-        for i, g in enumerate(part):
-            idx[i, : len(g)] = g
-        v = values[:, idx]
-        v[:, np.arange(width)[None, :] >= n[:, None]] = np.inf  # padding sorts last
-        v.sort(axis=2)
-        virtual = (n - 1) * frac
-        lo = np.floor(virtual).astype(np.intp)
-        hi = np.minimum(lo + 1, n - 1)
-        gamma = (virtual - lo).astype(values.dtype)
-        rows = np.arange(len(part))
-        a, b = v[:, rows, lo], v[:, rows, hi]
-        d = b - a
-        # NumPy's lerp: from the nearer end, so the result never overshoots.
-        out[:, g0 : g0 + len(part)] = np.where(gamma >= 0.5, b - d * (1 - gamma), a + d * gamma)
-    return out
+    width = idx.shape[1]
+    v = values[:, idx]
+    v[:, np.arange(width)[None, :] >= n[:, None]] = np.inf  # padding sorts last
+    v.sort(axis=2)
+    virtual = (n - 1) * frac
+    lo = np.floor(virtual).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    gamma = (virtual - lo).astype(values.dtype)
+    rows = np.arange(n.size)
+    a, b = v[:, rows, lo], v[:, rows, hi]
+    d = b - a
+    # NumPy's lerp: from the nearer end, so the result never overshoots.
+    return np.where(gamma >= 0.5, b - d * (1 - gamma), a + d * gamma)
 
 
 def _side_rails(
@@ -2144,6 +2220,30 @@ def segment_track(
     return segs[::-1]
 
 
+def _count_block(
+    f: np.ndarray, cs: np.ndarray, lens: np.ndarray, logp: np.ndarray, i0: int, i1: int
+) -> None:
+    """Rows ``i0:i1`` of the forward recursion of :func:`count_distribution`, in place.
+
+    Needs ``i1 - i0 <= lens[0]`` (every row used is before ``i0``), ``i0 >= lens[-1]``
+    and at least two reachable counts; the operations are those of the row loop, per
+    element in the same order (the carry is a ``logaddexp`` accumulation).
+    """
+    rows = np.arange(i0, i1)
+    src = rows[:, None] - lens[None, :]  # (B, L)
+    gain = (cs[rows][:, None] - cs[src]) + logp[None, :]
+    prev = f[src, :-1] + gain[:, :, None]  # (B, L, K)
+    mx = prev.max(axis=1)
+    fin = np.isfinite(mx)
+    with np.errstate(invalid="ignore"):
+        # Summed along a contiguous axis, as NumPy sums the row loop's masked copy.
+        ex = np.ascontiguousarray(np.exp(prev - mx[:, None, :]).transpose(0, 2, 1))
+        total = ex.sum(axis=2)
+        lse = np.where(fin, mx + np.log(total), -np.inf)
+    f[i0:i1, 0] = f[i0 - 1, 0]
+    f[i0:i1, 1:] = np.logaddexp.accumulate(np.vstack([f[i0 - 1, 1:][None], lse]), axis=0)[1:]
+
+
 def count_distribution(
     evidence: np.ndarray,
     step_m: float,
@@ -2187,7 +2287,10 @@ def count_distribution(
     logp = _length_logpdf(priors, lens * step_m) / temperature
     f = np.full((n + 1, kmax + 1), -np.inf)
     f[0, 0] = 0.0
-    for i in range(1, n + 1):
+    # Row by row until every length fits and two counts are reachable; then blocks of
+    # ``lmin`` rows at once (:func:`_count_block`), the same arithmetic.
+    start = n + 1 if kmax < 2 else min(n + 1, max(int(lens[-1]), 2 * int(lens[0])))
+    for i in range(1, start):
         row = f[i - 1].copy()
         ok = lens <= i
         if ok.any():
@@ -2200,6 +2303,8 @@ def count_distribution(
             lse[fin] = mx[fin] + np.log(np.exp(prev[:, fin] - mx[fin]).sum(axis=0))
             row[1:] = np.logaddexp(row[1:], lse)
         f[i] = row
+    for i0 in range(start, n + 1, int(lens[0])):
+        _count_block(f, cs, lens, logp, i0, min(i0 + int(lens[0]), n + 1))
     last = f[n]
     top = last.max()
     p = np.exp(last - top)

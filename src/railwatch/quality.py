@@ -164,6 +164,37 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=True))
 
 
+def _nanmedian_columns(x: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(x, axis=0)`` of a 2-D float array, without warnings.
+
+    The same numbers (the middle value, or the mean of the middle pair, of each column's
+    non-NaN values, in ``x``'s precision; NaN for an all-NaN column), by one sort.
+    """
+    k = (~np.isnan(x)).sum(axis=0)
+    srt = np.sort(x.T, axis=1)  # NaN sorts last
+    rows = np.arange(x.shape[1])
+    lo = srt[rows, np.maximum((k - 1) // 2, 0)]
+    hi = srt[rows, k // 2]
+    mid = (lo + hi) / np.asarray(2, dtype=x.dtype)
+    return np.where(k > 0, mid, np.nan).astype(x.dtype, copy=False)
+
+
+def _sample_mask(mask: np.ndarray, values: np.ndarray, frame: Any) -> np.ndarray:
+    """(m, n) :func:`sample_frame` of ``values`` (``mask`` as float32) on ``frame``.
+
+    Where no pixel within reach of the frame's samples is set, the samples are 0 on the
+    image and NaN off it, as sampling would give, without interpolating.
+    """
+    h, w = mask.shape
+    r, c = frame.rows, frame.cols
+    r0, r1 = max(int(np.floor(r.min())) - 1, 0), min(int(np.ceil(r.max())) + 2, h)
+    c0, c1 = max(int(np.floor(c.min())) - 1, 0), min(int(np.ceil(c.max())) + 2, w)
+    if r0 < r1 and c0 < c1 and mask[r0:r1, c0:c1].any():
+        return sample_frame(values, frame)[0]
+    on = (r >= -0.5) & (r <= h - 0.5) & (c >= -0.5) & (c <= w - 0.5)
+    return np.where(on, np.float32(0.0), np.float32(np.nan))
+
+
 def observe_tracks(
     scene_data: np.ndarray,
     bands: Sequence[str],
@@ -206,7 +237,7 @@ def observe_tracks(
     for track in tracks:
         frame = track_frame(grid, track.line, step_m=step, half_width_m=STRIP_HALF_WIDTH_M)
         values = sample_frame(scene_data, frame)
-        bad = sample_frame(invalid, frame)[0]
+        bad = _sample_mask(bad_px, invalid, frame)
         body = np.abs(frame.offsets_m) <= 1.7
         st_valid = np.isfinite(bad[body]).all(axis=0) & (np.nan_to_num(bad[body], nan=1) < 0.5).all(
             axis=0
@@ -216,7 +247,7 @@ def observe_tracks(
             warnings.simplefilter("ignore", RuntimeWarning)
             gray = np.nanmean(values[gidx], axis=0)  # (m, n)
             texture = np.nanstd(gray, axis=0)
-            bright = np.nanmedian(gray, axis=0)
+            bright = _nanmedian_columns(gray)
         texture = np.nan_to_num(texture, nan=0.0)
         bright = np.nan_to_num(bright, nan=0.0)
         # Along-track medians over ~5 m: one car end or one noisy station decides nothing.
