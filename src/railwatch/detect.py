@@ -190,6 +190,19 @@ is continuous, and a gap shorter than the shortest railcar (12 m) cannot hold on
 STRUCTURE_MIN_BUSY = 3
 """Occupied dates needed before their colours can be called one recurring colour."""
 
+STRUCTURE_END_SHARE = 0.5
+"""A building found by :data:`STATIC_SHARE` reaches along the track as far as its shoulder
+stays foreign on at least this share of the dates (most of them)."""
+
+STRUCTURE_LEAN_SHARE = 0.7
+"""Share of the occupied-looking stations beside one structure that must continue the
+colour of the shoulder on the structure's side, on one date, for the structure itself
+(its wall leaning over the bed in an off-nadir view, or its shadow over bed and shoulder
+alike) to be what covers them (:func:`_structure_lean`). One rigid surface leans or
+shades along the whole building the same way; railcars standing there are separate
+bodies whose paints end at their sides, so on such dates few of their stations continue
+the shoulder."""
+
 
 LENGTH_WEIGHT = 8.0
 """Weight of the length prior against the evidence summed over a vehicle (stations are
@@ -472,6 +485,11 @@ class Background:
         track that leans over it on some dates (:func:`_structure_beside`), NaN
         elsewhere: on a date a station showing this colour is not observable
         (:func:`_structure_today`).
+    structure_side : dict
+        Per track id, (n,) +1 / -1 where the shoulder on the left (+) / right (-) side is
+        off its usual colour on at least :data:`STATIC_SHARE` of at least
+        :data:`MIN_STATIC_DATES` dates (a building beside the track), 0 elsewhere
+        (:func:`_structure_side`, used by :func:`_structure_lean`).
     """
 
     shapes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -482,6 +500,7 @@ class Background:
     static: dict[str, np.ndarray] = field(default_factory=dict)
     empty_ratio: dict[str, float] = field(default_factory=dict)
     structure: dict[str, np.ndarray] = field(default_factory=dict)
+    structure_side: dict[str, np.ndarray] = field(default_factory=dict)
 
     def shape_for(self, track_id: str, n: int) -> np.ndarray | None:
         """Per-station empty shapes of one track if they match ``n`` stations."""
@@ -2784,6 +2803,7 @@ def analyse_scene(
     for o, ev in zip(obs, evidence, strict=True):
         static = None if background is None else background.static.get(o.track.track_id)
         static = _structure_today(background, o, ev, static)
+        static = _structure_lean(background, o, ev, static)
         v, d = _track_vehicles(o, ev, site, coarse, static)
         vehicles.extend(v)
         dists.extend(d)
@@ -2880,6 +2900,7 @@ class BackgroundSample:
     empty_ratio: dict[str, float] = field(default_factory=dict)
     foreign: dict[str, np.ndarray] = field(default_factory=dict)
     chroma: dict[str, np.ndarray] = field(default_factory=dict)
+    foreign_side: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _foreign_shoulder(obs: TrackObservation) -> np.ndarray:
@@ -2891,12 +2912,18 @@ def _foreign_shoulder(obs: TrackObservation) -> np.ndarray:
     beside a track is the same along it; a building beside it (its roof, wall or
     shadow leaning into the strip) is not. NaN where unobserved.
     """
+    sides = _foreign_sides(obs)
+    return np.fmax(sides[0], sides[1])
+
+
+def _foreign_sides(obs: TrackObservation) -> np.ndarray:
+    """(2, n) :func:`_foreign_shoulder` per side (left +, right -), NaN where unobserved."""
     offs = obs.frame.offsets_m
     v = obs.values
-    far = np.zeros(v.shape[2], dtype=bool)
+    far = np.zeros((2, v.shape[2]), dtype=bool)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for side in (1.0, -1.0):
+        for k, side in enumerate((1.0, -1.0)):
             m = (side * offs >= SHOULDER_M[0]) & (side * offs <= SHOULDER_M[1])
             sh = np.nanmean(v[:, m], axis=1)  # (bands, n)
             ok = np.isfinite(sh).all(axis=0) & obs.observed
@@ -2905,8 +2932,126 @@ def _foreign_shoulder(obs: TrackObservation) -> np.ndarray:
             med = np.median(sh[:, ok], axis=1, keepdims=True)
             mad = 1.4826 * np.median(np.abs(sh[:, ok] - med), axis=1, keepdims=True)
             d = np.sqrt(np.mean(((sh - med) / np.maximum(mad, 1e-4)) ** 2, axis=0))
-            far |= ok & (d > Z_THRESHOLD)
-    return np.where(obs.observed, far.astype(np.float32), np.nan)
+            far[k] = ok & (d > Z_THRESHOLD)
+    return np.where(obs.observed[None], far.astype(np.float32), np.nan)
+
+
+def _structure_side(foreign: np.ndarray, gap: int) -> np.ndarray:
+    """(n,) +1 / -1 / 0: the side a building stands on (see :attr:`Background.structure_side`).
+
+    ``foreign`` is (S, 2, n) per-side foreign flags (:func:`_foreign_sides`) per date;
+    gaps shorter than ``gap`` stations are closed (a building is continuous). Stations
+    with a building on both sides get 0 (which one covers the bed is not known).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        seen = np.isfinite(foreign).sum(axis=0)  # (2, n)
+        share = np.nansum(foreign, axis=0) / np.maximum(seen, 1)
+    core = (seen >= MIN_STATIC_DATES) & (share >= STATIC_SHARE)
+    # It ends where its shoulder is foreign on fewer than STRUCTURE_END_SHARE of the
+    # dates (on snowy or hazy dates a roof may not stand out from the ground).
+    grown = (seen >= MIN_STATIC_DATES) & (share >= STRUCTURE_END_SHARE)
+    near = []
+    for c, g in zip(core, grown, strict=True):
+        c = ndi.binary_closing(c, np.ones(max(1, gap), bool)) | c
+        lab, _ = ndi.label(g | c)
+        near.append(np.isin(lab, np.unique(lab[c & (lab > 0)])))
+    near = np.stack(near)
+    return np.where(near[0] & ~near[1], 1.0, np.where(near[1] & ~near[0], -1.0, 0.0))
+
+
+def _converging(tracks: Sequence[Track], sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """Stations near another track, per track id in ``sizes``: (n,) bool.
+
+    True at stations (spaced as :func:`railwatch.tracks.track_frame` spaces them) with
+    another track's centre line closer than a body's half width beyond the shoulder
+    (:data:`SHOULDER_M`, :data:`BODY_HALF_WIDTH_M`): a railcar there covers the shoulder.
+    """
+    import shapely
+
+    reach = SHOULDER_M[1] + BODY_HALF_WIDTH_M
+    lines = {t.track_id: t.line for t in tracks}
+    out = {}
+    for tid, n in sizes.items():
+        line = lines[tid]
+        s = (np.arange(n) + 0.5) * (line.length / n)
+        pts = shapely.points(shapely.get_coordinates(shapely.line_interpolate_point(line, s)))
+        near = np.zeros(n, bool)
+        for other, ln in lines.items():
+            if other != tid and ln.distance(line) < reach:
+                near |= shapely.dwithin(pts, ln, reach)
+        out[tid] = near
+    return out
+
+
+def _structure_lean(
+    background: Background | None,
+    obs: TrackObservation,
+    ev: StationEvidence,
+    static: np.ndarray | None,
+) -> np.ndarray | None:
+    """Add to ``static`` the stations a building beside the track covers itself on this date.
+
+    A building beside the track (:attr:`Background.structure_side`) covers the bed in two
+    ways that change from date to date: in an off-nadir view its wall leans over the
+    bed, and with the sun on its side its shadow falls over bed and shoulder alike.
+    Either way one surface runs from the structure's side over the bed: the half of the
+    bed on that side has the colour of the shoulder beside it (RGB shares within
+    :data:`STRUCTURE_CHROMA_TOL`, log brightness within :data:`STRUCTURE_BRIGHT_TOL`,
+    :func:`_same_colour`), along the whole building. On a date where at least
+    :data:`STRUCTURE_LEAN_SHARE` of the occupied-looking stations beside one building
+    do so, those stations (gaps shorter than :data:`STRUCTURE_GAP_M` closed: no railcar
+    fits there) are not observable. A railcar's paint ends at its side: a rake standing
+    at the building keeps the date's share low and is counted.
+    """
+    side = None if background is None else background.structure_side.get(obs.track.track_id)
+    n = ev.z.shape[0]
+    idx = [obs.bands.index(b) for b in ("red", "green", "blue") if b in obs.bands]
+    if side is None or side.shape[0] != n or len(idx) < 3 or not np.any(side):
+        return static
+    offs = obs.frame.offsets_m
+    step = obs.frame.step_m
+    v = _smooth_along(np.nan_to_num(obs.values[idx], nan=0.0), int(round(0.75 / step)))
+    # The half of the bed on the building's side (a lean reaching past the centre line
+    # covers it whole; one that does not leaves a rail free, see station_evidence).
+    half = [(sign * offs >= 0.2) & (sign * offs <= BODY_HALF_WIDTH_M) for sign in (1.0, -1.0)]
+    shoulder = [
+        v[:, (sign * offs >= SHOULDER_M[0]) & (sign * offs <= SHOULDER_M[1])].mean(axis=1)
+        for sign in (1.0, -1.0)
+    ]
+    body = np.where(side[None] > 0, v[:, half[0]].mean(axis=1), v[:, half[1]].mean(axis=1))
+    beside = np.where(side[None] > 0, shoulder[0], shoulder[1])
+    tb, ts = body.sum(axis=0), beside.sum(axis=0)
+    ok = (tb > 0) & (ts > 0)
+    tb, ts = np.where(ok, tb, 1.0), np.where(ok, ts, 1.0)
+    ref = np.vstack([beside / ts, np.log(ts)[None]])
+    same = ok & _same_colour(np.vstack([body / tb, np.log(tb)[None]]), ref)
+    busy = ev.observed & (ev.z > Z_THRESHOLD) & (side != 0) & ok
+    gap = max(1, int(round(STRUCTURE_GAP_M / step)))
+    # The surface continuing the shoulder, in pieces no railcar fits between.
+    occupied = ev.observed & (ev.z > Z_THRESHOLD)
+    cont = occupied & same
+    pieces, _ = ndi.label(ndi.binary_closing(cont, np.ones(gap, bool)) | cont)
+    stretches, _ = ndi.label(ndi.binary_closing(occupied, np.ones(gap, bool)) | occupied)
+    cover = np.zeros(n, bool)
+    # A building's lean reaches no further along the track than a gap beyond its ends.
+    reach = ndi.binary_dilation(side != 0, np.ones(2 * gap + 1, bool))
+    for a, b in _runs(side != 0):
+        if busy[a:b].any() and same[a:b][busy[a:b]].mean() >= STRUCTURE_LEAN_SHARE:
+            # The building's own surface reaches as far as it continues unbroken.
+            hit = np.unique(pieces[a:b][busy[a:b] & same[a:b]])
+            cover |= np.isin(pieces, hit[hit > 0]) & reach
+    # ... and ends where the look of occupied track does: a stretch of bodies running on
+    # past it by more than a gap no railcar fits in is a rake standing at the building
+    # (dark cars, their shadows towards it, continue its shoulder too).
+    for k in np.unique(stretches[cover]):
+        idx = np.flatnonzero(stretches == k)
+        part = np.flatnonzero(cover & (stretches == k))
+        if part[0] - idx[0] > gap or idx[-1] - part[-1] > gap:
+            cover[stretches == k] = False
+    if not cover.any():
+        return static
+    return cover if static is None or static.shape != cover.shape else static | cover
 
 
 def _body_chroma(obs: TrackObservation, ev: StationEvidence) -> np.ndarray:
@@ -3010,7 +3155,7 @@ def background_sample(
     q = quality_from_observations(obs, QualityConfig())
     if q.status in ("obscured", "no_coverage"):
         return None
-    shapes, busy, texture, foreign, chroma = {}, {}, {}, {}, {}
+    shapes, busy, texture, foreign, chroma, foreign_side = {}, {}, {}, {}, {}, {}
     evidence = station_evidence(obs)
     for o, ev in zip(obs, evidence, strict=True):
         tid = o.track.track_id
@@ -3018,14 +3163,15 @@ def background_sample(
         shapes[tid] = np.where(empty[None], ev.shape, np.nan).astype(np.float32)
         busy[tid] = np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
         texture[tid] = np.where(o.observed & ~o.snow, o.texture, np.nan)
-        foreign[tid] = _foreign_shoulder(o)
+        foreign_side[tid] = _foreign_sides(o)
+        foreign[tid] = np.fmax(foreign_side[tid][0], foreign_side[tid][1])
         chroma[tid] = _body_chroma(o, ev)
     r, names = evidence[0].empty_ratio, obs[0].bands
     ratio = {}
     if r is not None and len(r) == len(names):
         ratio = {b: float(x) for b, x in zip(names, r, strict=True)}
     return BackgroundSample(
-        shapes, busy, texture, float(obs[0].frame.step_m), ratio, foreign, chroma
+        shapes, busy, texture, float(obs[0].frame.step_m), ratio, foreign, chroma, foreign_side
     )
 
 
@@ -3039,7 +3185,7 @@ def combine_background(
     got = [s for s in samples if s is not None]
     if len(got) < 3 or not tracks:
         return None
-    shapes, support, texture, static, structure = {}, {}, {}, {}, {}
+    shapes, support, texture, static, structure, sides = {}, {}, {}, {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for t in tracks:
@@ -3070,6 +3216,17 @@ def combine_background(
                     idx = np.where(np.isfinite(colour[0]) & near, np.arange(near.size), 0)
                     idx = np.maximum.accumulate(idx)
                     structure[tid] = np.where(near[None], colour[:, idx], np.nan)
+            fsd = [s.foreign_side[tid] for s in got if tid in s.foreign_side]
+            if len(fsd) >= MIN_STATIC_DATES:
+                side = _structure_side(np.stack(fsd), int(round(STRUCTURE_GAP_M / got[-1].step_m)))
+                if side.any():
+                    sides[tid] = side
+    if sides:
+        # Where another track runs within reach of the shoulder (a turnout), what leans
+        # over it is that track's railcars, not a building.
+        near = _converging(tracks, {tid: v.shape[0] for tid, v in sides.items()})
+        sides = {tid: np.where(near[tid], 0.0, v) for tid, v in sides.items()}
+        sides = {tid: v for tid, v in sides.items() if v.any()}
     ratios = [s.empty_ratio for s in got]
     names = {b for r in ratios for b in r}
     # Median over the dates: a busy date may take a fleet of cars for empty track.
@@ -3078,4 +3235,6 @@ def combine_background(
         for b in sorted(names)
         if len(v := [r[b] for r in ratios if b in r]) >= 3
     }
-    return Background(shapes, support, texture, len(got), got[-1].step_m, static, ratio, structure)
+    return Background(
+        shapes, support, texture, len(got), got[-1].step_m, static, ratio, structure, sides
+    )
