@@ -390,6 +390,18 @@ known sun to name the shadow side of that track: with the sun within 15 deg of t
 track's direction the shadows run along it (a 4 m car at 25 deg elevation throws less
 than 2.3 m across, barely past its shoulder) and the side is learned from the scene."""
 
+FRAGMENT_M = 2.5
+"""Longest run of body evidence beyond the end of a complete body that is taken for a
+stray (:func:`_fragments`): a shadow strip across the track, blurred at 1.0 m (a 0.5 m
+beam's shadow shows as 1.5-2 m), rather than a piece of a vehicle; far below the
+shortest vehicle, and no body has an empty gap inside."""
+
+ARCHIVE_SHADE_TOL = 1.15
+"""How much deeper than the scene's full shadow (:func:`_shadow_ratio`, log units) a bed
+must be darkened against its own empty bed over the archive for that to be a body
+(:func:`_archive_evidence`): shade over an empty bed darkens it up to full shadow, and
+the shadow ratio is learned to about this precision."""
+
 SUN_AGREE = 0.5
 """Least share of the clear bodies whose shoulder on the known sun's shadow side is the
 darker for their cast shadow to be evidence: fewer, they cast none there (no direct sun
@@ -490,6 +502,10 @@ class Background:
         off its usual colour on at least :data:`STATIC_SHARE` of at least
         :data:`MIN_STATIC_DATES` dates (a building beside the track), 0 elsewhere
         (:func:`_structure_side`, used by :func:`_structure_lean`).
+    bed_ratio : dict
+        Per track id, (n,) the station's own empty bed against the ground between the
+        tracks (:func:`_bed_ratio`), median over the snow-free dates that showed it
+        empty (at least two), NaN elsewhere (:func:`_archive_evidence`).
     """
 
     shapes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -501,6 +517,7 @@ class Background:
     empty_ratio: dict[str, float] = field(default_factory=dict)
     structure: dict[str, np.ndarray] = field(default_factory=dict)
     structure_side: dict[str, np.ndarray] = field(default_factory=dict)
+    bed_ratio: dict[str, np.ndarray] = field(default_factory=dict)
 
     def shape_for(self, track_id: str, n: int) -> np.ndarray | None:
         """Per-station empty shapes of one track if they match ``n`` stations."""
@@ -566,6 +583,9 @@ class StationEvidence:
     empty_ratio : numpy.ndarray or None
         (bands,) log ratio of the scene's empty-track colour to its ground
         (:func:`_empty_ratio`, the same on every track); None on snow.
+    bed_ratio : numpy.ndarray or None
+        (n,) each station's body zone against the ground (:func:`_bed_ratio`); None on
+        snow.
     """
 
     z: np.ndarray
@@ -575,6 +595,7 @@ class StationEvidence:
     cut: np.ndarray | None = None
     unsure: np.ndarray | None = None
     empty_ratio: np.ndarray | None = None
+    bed_ratio: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------- evidence
@@ -790,6 +811,7 @@ def station_evidence(
         if seen.any()
         else np.ones(allc.shape[0])
     )
+    bed = None
     if seen.sum() < 20:
         z = np.full(n_all, Z_THRESHOLD - 1.0)
     else:
@@ -949,6 +971,24 @@ def station_evidence(
                 snow=snowy,
                 shadow=shadow,
             )
+        bed = None if snowy else _bed_ratio(allc, level, dark, o0.bands)
+        same_ground = ref is not None and ratio is not None
+        if same_ground:
+            # The ground between the tracks as over the archive (no snow or wet there):
+            # today's empty track keeps the archive's ratio to it.
+            miss = math.sqrt(float(np.nanmean((ratio - ref) ** 2)))
+            same_ground = miss <= EMPTY_RATIO_TOL
+            logger.debug("empty-to-ground ratio off the archive's by %.3f", miss)
+        if bed is not None and background is not None and not resolved and same_ground:
+            # Where the rails are not resolved, a dark body and a dark bed look alike but
+            # for the bed's own colour over the archive (at finer scales the rails tell).
+            own = _archive_bed(background, observations, sizes)
+            if own is not None:
+                shade = None
+                if ratios[0] is not None:
+                    rgb = [list(o0.bands).index(b) for b in ("red", "green", "blue")]
+                    shade = -float(np.log(ratios[0][rgb]).mean())
+                z = z + _archive_evidence(bed - own, z, members, seen, shade)
         if not resolved:
             # Without the rails a dark body and a deep shadow over the bed look alike:
             # where only the shadow explains a station it is inconclusive.
@@ -960,13 +1000,14 @@ def station_evidence(
     if resolved or seen.sum() < 20:
         unsure = np.zeros(n_all, bool)
     if seen.sum() < 20:
-        ratio = None
+        ratio = bed = None
     out = []
     i0 = 0
     for n, c in zip(sizes, np.split(allc, np.cumsum(sizes)[:-1], axis=1), strict=True):
         cut = _gap_evidence(raw[len(out)] / noise[:, None], step)
         sl = slice(i0, i0 + n)
-        out.append(StationEvidence(z[sl], seen[sl], c, shapes[:, sl], cut, unsure[sl], ratio))
+        b_sl = None if bed is None else bed[sl]
+        out.append(StationEvidence(z[sl], seen[sl], c, shapes[:, sl], cut, unsure[sl], ratio, b_sl))
         i0 += n
     return out
 
@@ -993,6 +1034,72 @@ def _empty_ratio(colour: np.ndarray, level: np.ndarray, dark: np.ndarray) -> np.
     shadow; a dark car is several times darker than the ground, ballast is not.
     """
     return np.log(np.maximum(colour - dark, 1e-3)) - np.log(np.maximum(level - dark, 1e-3))
+
+
+def _bed_ratio(
+    colour: np.ndarray, level: np.ndarray, dark: np.ndarray, bands: Sequence[str]
+) -> np.ndarray | None:
+    """(N,) mean over red, green and blue of the body-zone to ground log ratio per station.
+
+    :func:`_empty_ratio` per station; the visible bands every product has, so that dates
+    with and without near-infrared compare. None without them.
+    """
+    idx = [list(bands).index(b) for b in ("red", "green", "blue") if b in bands]
+    if len(idx) < 3:
+        return None
+    r = _empty_ratio(colour[idx], level[idx, None], dark[idx, None])
+    return r.mean(axis=0)
+
+
+def _archive_bed(
+    background: Background, observations: Sequence[TrackObservation], sizes: Sequence[int]
+) -> np.ndarray | None:
+    """(N,) each station's empty-bed ratio over the archive (:attr:`Background.bed_ratio`)."""
+    parts = []
+    for o, n in zip(observations, sizes, strict=True):
+        b = background.bed_ratio.get(o.track.track_id)
+        parts.append(b if b is not None and b.shape[0] == n else np.full(n, np.nan))
+    out = np.concatenate(parts)
+    return out if np.isfinite(out).any() else None
+
+
+def _archive_evidence(
+    dev: np.ndarray,
+    z: np.ndarray,
+    members: np.ndarray,
+    seen: np.ndarray,
+    shade: float | None = None,
+) -> np.ndarray:
+    """(N,) body evidence from a bed unlike its own empty bed over the archive.
+
+    ``dev`` is today's bed-to-ground ratio minus the station's archive one. Over empty
+    track it is about today's common offset (the scene's stations of the empty colour);
+    the scene's clear bodies show how far off a body is. Log-likelihood ratio of that
+    distance, body vs empty track, as in :func:`_cast_shadow_evidence`.
+    """
+    none = np.zeros(dev.shape)
+    ok = seen & np.isfinite(dev)
+    ref = members & ok
+    clear = ok & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
+    if ref.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
+        return none
+    mu0 = float(np.median(dev[ref]))
+    # How much darker than its own empty bed, beyond today's common offset.
+    a = np.maximum(mu0 - dev, 0.0)
+    mu_e = float(np.median(a[ref]))
+    sd_e = max(0.02, 1.4826 * float(np.median(np.abs(a[ref] - mu_e))))
+    mu_b = float(np.median(a[clear]))
+    sd_b = max(sd_e, 1.4826 * float(np.median(np.abs(a[clear] - mu_b))))
+    logger.debug("archive bed: body %.3f+-%.3f, empty %.3f+-%.3f", mu_b, sd_b, mu_e, sd_e)
+    if mu_b - mu_e < SHADOW_SEPARATION * sd_e:
+        return none
+    x = np.clip(np.nan_to_num(a, nan=mu_e), mu_e, mu_b)
+    llr = _gauss_ll(x, mu_b, sd_b) - _gauss_ll(x, mu_e, sd_e)
+    if shade is not None:
+        # A bed darkened no more than the scene's full shadow may be an empty bed in a
+        # neighbour's shadow: no evidence there.
+        ok = ok & (a > ARCHIVE_SHADE_TOL * shade)
+    return np.where(ok, np.clip(llr, 0.0, SHADOW_MAX_LLR), 0.0)
 
 
 def _archive_ratio(
@@ -2461,6 +2568,10 @@ def _track_vehicles(
     # Unobserved stations are mildly against a body, so vehicles are not invented in
     # nodata, yet one cut by a swath edge can still be completed from its seen part.
     e = np.where(ev.observed, ev.z - Z_THRESHOLD, -0.5)
+    # A short run of body evidence beyond the end of a complete body, across an empty
+    # gap, is no part of it: it does not lengthen the body (nor split it in two).
+    stray = _fragments(ev.z, ev.observed, step, priors.gap_m, priors.min_length_m)
+    e = np.where(stray, np.minimum(e, 0.0), e)
     cut = (ev.cut if ev.cut is not None else 0.0) + _cut_bonus(ev.z, step)
     # No gap evidence where nothing is seen on either side of a boundary.
     seen_b = np.concatenate([[False], ev.observed]) | np.concatenate([ev.observed, [False]])
@@ -2514,6 +2625,44 @@ def _track_vehicles(
         )
     dists = _track_count_dists(e, ev.observed, segs, step, priors)
     return vehicles, dists
+
+
+def _fragments(
+    z: np.ndarray, observed: np.ndarray, step_m: float, gap_m: float, length_m: float
+) -> np.ndarray:
+    """(n,) stations of a stray run of body evidence at the end of a complete body.
+
+    A run (observed, ``z >= Z_THRESHOLD``) shorter than :data:`FRAGMENT_M` is stray when
+    on one side an empty gap of at least ``gap_m`` (the visible gap between two coupled
+    bodies) parts it from a run of at least ``length_m`` (the shortest vehicle: a body
+    complete without it), and on the other side at least ``length_m`` of observed track
+    shows no body (no vehicle it could be a part of). No body has an empty gap inside, so
+    the run does not lengthen the one beside it (a shadow strip across the track, a patch
+    of dirt on snow, whose colour the snow's small spread sets far apart).
+    """
+    body = observed & (z >= Z_THRESHOLD)
+    lab, n = ndi.label(body)
+    if n < 2:
+        return np.zeros(z.shape, bool)
+    idx = np.arange(z.size)
+    size = np.bincount(lab, minlength=n + 1)[1:] * step_m
+    first = ndi.minimum(idx, lab, np.arange(1, n + 1)).astype(int)
+    last = ndi.maximum(idx, lab, np.arange(1, n + 1)).astype(int)
+    # Observed empty length before each run (to the previous run or the track's start).
+    seen = np.concatenate([[0], np.cumsum(observed)])
+    prev_end = np.concatenate([[-1], last[:-1]])
+    next_start = np.concatenate([first[1:], [z.size]])
+    empty_before = (seen[first] - seen[prev_end + 1]) * step_m
+    empty_after = (seen[next_start] - seen[last + 1]) * step_m
+    gap_before = (first - prev_end - 1) * step_m
+    gap_after = (next_start - last - 1) * step_m
+    size_before = np.concatenate([[0.0], size[:-1]])
+    size_after = np.concatenate([size[1:], [0.0]])
+    stray = (size < FRAGMENT_M) & (
+        (empty_before >= length_m) & (gap_after >= gap_m) & (size_after >= length_m)
+        | (empty_after >= length_m) & (gap_before >= gap_m) & (size_before >= length_m)
+    )
+    return np.concatenate([[False], stray])[lab]
 
 
 def _track_count_dists(
@@ -2891,6 +3040,9 @@ class BackgroundSample:
     empty_ratio : dict
         Per band name, the scene's empty-to-ground log ratio (:func:`_empty_ratio`);
         empty on snow.
+    bed_ratio : dict
+        (n,) :func:`_bed_ratio` where the station looked clearly empty, NaN elsewhere;
+        no entry on snow.
     """
 
     shapes: dict[str, np.ndarray]
@@ -2901,6 +3053,7 @@ class BackgroundSample:
     foreign: dict[str, np.ndarray] = field(default_factory=dict)
     chroma: dict[str, np.ndarray] = field(default_factory=dict)
     foreign_side: dict[str, np.ndarray] = field(default_factory=dict)
+    bed_ratio: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _foreign_shoulder(obs: TrackObservation) -> np.ndarray:
@@ -3155,7 +3308,7 @@ def background_sample(
     q = quality_from_observations(obs, QualityConfig())
     if q.status in ("obscured", "no_coverage"):
         return None
-    shapes, busy, texture, foreign, chroma, foreign_side = {}, {}, {}, {}, {}, {}
+    shapes, busy, texture, foreign, chroma, foreign_side, bed = {}, {}, {}, {}, {}, {}, {}
     evidence = station_evidence(obs)
     for o, ev in zip(obs, evidence, strict=True):
         tid = o.track.track_id
@@ -3166,12 +3319,22 @@ def background_sample(
         foreign_side[tid] = _foreign_sides(o)
         foreign[tid] = np.fmax(foreign_side[tid][0], foreign_side[tid][1])
         chroma[tid] = _body_chroma(o, ev)
+        if ev.bed_ratio is not None:
+            bed[tid] = np.where(empty, ev.bed_ratio, np.nan).astype(np.float32)
     r, names = evidence[0].empty_ratio, obs[0].bands
     ratio = {}
     if r is not None and len(r) == len(names):
         ratio = {b: float(x) for b, x in zip(names, r, strict=True)}
     return BackgroundSample(
-        shapes, busy, texture, float(obs[0].frame.step_m), ratio, foreign, chroma, foreign_side
+        shapes,
+        busy,
+        texture,
+        float(obs[0].frame.step_m),
+        ratio,
+        foreign,
+        chroma,
+        foreign_side,
+        bed_ratio=bed,
     )
 
 
@@ -3185,7 +3348,7 @@ def combine_background(
     got = [s for s in samples if s is not None]
     if len(got) < 3 or not tracks:
         return None
-    shapes, support, texture, static, structure, sides = {}, {}, {}, {}, {}, {}
+    shapes, support, texture, static, structure, sides, bed = {}, {}, {}, {}, {}, {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for t in tracks:
@@ -3205,6 +3368,12 @@ def combine_background(
             seen_n = np.isfinite(b).sum(axis=0)
             share = np.nansum(b, axis=0) / np.maximum(seen_n, 1)
             static[tid] = (seen_n >= MIN_STATIC_DATES) & (share >= STATIC_SHARE)
+            beds = [s.bed_ratio[tid] for s in got if tid in s.bed_ratio]
+            if len(beds) >= 3:
+                bs = np.stack(beds)
+                # A station's own empty bed, where at least two dates showed it empty.
+                known = np.isfinite(bs).sum(axis=0) >= 2
+                bed[tid] = np.where(known, np.nanmedian(bs, axis=0), np.nan)
             fs = [(s.foreign[tid], s.chroma[tid]) for s in got if tid in s.foreign]
             if len(fs) >= MIN_STATIC_DATES:
                 f, c = (np.stack(x) for x in zip(*fs, strict=True))
@@ -3236,5 +3405,14 @@ def combine_background(
         if len(v := [r[b] for r in ratios if b in r]) >= 3
     }
     return Background(
-        shapes, support, texture, len(got), got[-1].step_m, static, ratio, structure, sides
+        shapes,
+        support,
+        texture,
+        len(got),
+        got[-1].step_m,
+        static,
+        ratio,
+        structure,
+        sides,
+        bed_ratio=bed,
     )
