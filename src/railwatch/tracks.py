@@ -30,7 +30,10 @@ bright; the gravel between two beds has two edges a gauge apart of the other pol
 -- is cut there: this removes most lines along the gaps between beds and along
 formation edges. Pieces of one track are
 joined when their ends continue each other, judged 10 m inside the ends (traces veer off
-at their ends), or when their ends overlap, running on each other for 8 m or more.
+at their ends), or when their ends overlap, running on each other for 8 m or more. In a
+stack, pieces up to 60 m apart are also joined where one curve fits both ends (a lateral
+step of up to a gauge, as between traces along either rail, but no turn their own
+curvature does not explain) and the rails show along most of the bridge.
 
 Known limits (docs/accuracy.md): in a stack the rail-pair seeds also fire between tracks
 and along formation edges, and not all such lines are cut (precision about 0.95 on the
@@ -352,6 +355,24 @@ _JOIN_SPAN_M = 15.0
 _JOIN_MAX_DEG = 6.0
 _JOIN_LATERAL_M = 0.8
 _SEED_Z = 6.0
+_GAP_TRIM_M = 10.0
+"""Stack-only gap join (:func:`_join_gaps`): hooked end metres left out of an end's fit
+(tried once, twice and three times over, :data:`_GAP_TRIMS`)."""
+_GAP_TRIMS = ((1, 1), (2, 1), (1, 2), (2, 2), (3, 1), (1, 3), (3, 2), (2, 3), (3, 3))
+_GAP_SPAN_M = 30.0
+"""Metres of an end fitted inside its hook."""
+_GAP_MAX_M = 60.0
+"""Longest gap joined (between the ends inside their hooks)."""
+_GAP_STEP_M = 1.6
+"""Largest lateral step between two ends of one track (traced along either rail)."""
+_GAP_RMS_M = 0.3
+"""Largest misfit (rms) of either end to the one curve through both."""
+_GAP_CURV_M = 1.0 / 250.0
+"""Largest change of curvature (1/m) from an end's own fit to the joint curve."""
+_GAP_TURN_DEG = 5.0
+"""Largest turn between two ends beyond what their own curvature explains."""
+_GAP_SEEN = 0.5
+"""Least share of a bridge's metres with rail-pair or strip evidence."""
 _OVERLAP_LATERAL_M = 1.0
 """Stations of a line this close to another line run on it."""
 _OVERLAP_MAX_DEG = 10.0
@@ -1031,7 +1052,9 @@ def extract_tracks(
        pairs of the traced paths rarely show weigh less, :func:`_rail_polarity`), cut
        where they run on an already traced line, joined when collinear (ends compared
        10 m inside, within 6 degrees and 0.8 m across) or when their ends overlap,
-       running on each other (:func:`_join_overlapping`), and snapped onto another line
+       running on each other (:func:`_join_overlapping`), in a stack joined across gaps
+       of up to 60 m where one curve fits both ends and the bridge shows rail pairs or
+       strips on half its metres (:func:`_join_gaps`), and snapped onto another line
        near their ends (turnouts).
     """
     if not images:
@@ -1118,6 +1141,7 @@ def extract_tracks(
         min_length_m=min_length_m,
         max_gap_m=max_gap_m,
         spacing_m=spacing_m,
+        stack=stack,
     )
     # In a single image a line along a formation edge, 2.5-3 m beside the outer track,
     # is no second track: tracks are at least 0.85 x the spacing apart.
@@ -1264,6 +1288,7 @@ def _finish(
     min_length_m: float,
     max_gap_m: float,
     spacing_m: float,
+    stack: bool = False,
 ) -> list[tuple[float, LineString]]:
     """Validate traced paths, convert them to map lines, resolve parallels, join, snap."""
     t = grid.transform
@@ -1293,6 +1318,8 @@ def _finish(
     )
     good = _join_collinear(good, max_gap_m=2 * max_gap_m)
     good = _join_overlapping(good, min_length_m=0.5 * min_length_m)
+    if stack:
+        good = _join_gaps(good, tracer, grid)
     good = _snap_ends(good, reach_m=2.5)
     out = []
     for strength, line in good:
@@ -1494,6 +1521,213 @@ def _join_collinear(
         keep = [k2 for k2 in range(n) if k2 not in (i, j)]
         items = [items[k2] for k2 in keep] + [(wa + wb, joined)]
         ends = [ends[k2] for k2 in keep] + [ends_of(joined)]
+    return items
+
+
+def _gap_end(line: LineString, at_start: bool, trim_m: float, extra_m: float = 0.0) -> np.ndarray:
+    """Stations (1 m) of the :data:`_GAP_SPAN_M` inside an end's hook, ordered outwards.
+
+    The hook is ``trim_m`` (at most a quarter of the line) plus ``extra_m``.
+    """
+    n = line.length
+    trim = min(trim_m, 0.25 * n) + extra_m
+    span = max(min(_GAP_SPAN_M, n - trim - min(trim_m, 0.25 * n)), 1.0)
+    s = (
+        np.arange(trim + span, trim - 1e-9, -1.0)
+        if at_start
+        else np.arange(n - trim - span, n - trim + 1e-9, 1.0)
+    )
+    return shapely.get_coordinates(shapely.line_interpolate_point(line, s))
+
+
+def _gap_bridge(
+    pa: np.ndarray, pb: np.ndarray, tracer: _Tracer, grid: SiteGrid
+) -> tuple[np.ndarray, float] | None:
+    """One curve through two facing ends (stations (k, 2) ordered outwards), if it fits.
+
+    In a frame along the ends' mean direction, a quadratic plus a lateral step for the
+    second end is fitted to both: it must fit each end within :data:`_GAP_RMS_M`, the
+    step be at most :data:`_GAP_STEP_M`, and its curvature be within :data:`_GAP_CURV_M`
+    of each end's own (a through track straight on, not the branch curving off at a
+    turnout); the ends' directions must agree within :data:`_GAP_TURN_DEG` but for the
+    turn the lesser of their own curvatures (if both bend the same way) explains over
+    the distance between them (not a straight branch diverging at a switch). Returns
+    the bridge between the two ends (map coordinates, at least the two end points) and
+    the share of its metres where the tracer sees rail-pair or strip
+    evidence within 1 m across (:func:`_evidence`), or None.
+    """
+    a0, b0 = pa[-1], pb[-1]
+    da, db = pa[-1] - pa[0], pb[-1] - pb[0]
+    da = da / (np.hypot(*da) or 1.0)
+    db = db / (np.hypot(*db) or 1.0)
+    u = da - db
+    u = u / (np.hypot(*u) or 1.0)
+    nrm = np.array([-u[1], u[0]])
+    x_end = float((b0 - a0) @ u)
+    if x_end < 0.0 or float(da @ db) > -math.cos(math.radians(30.0)):
+        return None
+    # The ends' directions must agree but for the turn their own curvature explains.
+    own_k = []
+    for p, sign in ((pa, 1.0), (pb, -1.0)):
+        if len(p) >= 0.5 * _GAP_SPAN_M:
+            q = p - p[-1]
+            dp = p[-1] - p[0]
+            dp = dp / (np.hypot(*dp) or 1.0)
+            # Signed as seen travelling from the first end to the second.
+            curv = 2.0 * np.polyfit(q @ dp, q @ np.array([-dp[1], dp[0]]), 2)[0]
+            own_k.append(sign * curv)
+    turn = math.atan2(float(da[0] * -db[1] - da[1] * -db[0]), float(da @ -db))
+    # A curve turns by its curvature times the distance between the ends' mid-spans. The
+    # ends' own curvatures must agree in sign, and the lesser counts (a hooked end bends
+    # its own fit).
+    curv = 0.0
+    if len(own_k) == 2 and own_k[0] * own_k[1] > 0:
+        curv = min(own_k, key=abs)
+    expected = curv * (x_end + _GAP_SPAN_M)
+    if abs(turn - expected) > math.radians(_GAP_TURN_DEG):
+        return None
+    pts = np.concatenate([pa, pb]) - a0
+    x, y = pts @ u, pts @ nrm
+    is_b = np.r_[np.zeros(len(pa)), np.ones(len(pb))]
+    basis = np.column_stack([np.ones_like(x), x, x * x, is_b])
+    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    if abs(coef[3]) > _GAP_STEP_M or abs(2 * coef[2]) > 1.0 / MIN_RADIUS_M:
+        return None
+    resid = y - basis @ coef
+    for side in (is_b == 0, is_b == 1):
+        if float(np.sqrt(np.mean(resid[side] ** 2))) > _GAP_RMS_M:
+            return None
+        xs = x[side]
+        if np.ptp(xs) >= 0.5 * _GAP_SPAN_M:
+            own = np.polyfit(xs - xs.mean(), y[side], 2)[0]
+            if abs(2 * (own - coef[2])) > _GAP_CURV_M:
+                return None
+    k = max(2, int(math.ceil(x_end / _STEP_M)) + 1)
+    xb = np.linspace(0.0, x_end, k)
+    yb = coef[0] + coef[1] * xb + coef[2] * xb**2 + coef[3] * xb / max(x_end, 1e-9)
+    # Keep the ends' own points at the joint: the fit may sit beside them.
+    yb[0], yb[-1] = 0.0, float((b0 - a0) @ nrm)
+    xy = a0 + xb[:, None] * u + yb[:, None] * nrm
+    if k <= 2:
+        return xy, 1.0
+    slope = coef[1] + 2 * coef[2] * xb + coef[3] / max(x_end, 1e-9)
+    d = u[None] + slope[:, None] * nrm[None]
+    t = grid.transform
+    rows, cols = world_to_pixel(grid, xy[:, 0], xy[:, 1])
+    along = np.column_stack([d[:, 1] / t.e, d[:, 0] / t.a])
+    along /= np.maximum(np.hypot(along[:, 0], along[:, 1]), 1e-9)[:, None]
+    normal = np.column_stack([-along[:, 1], along[:, 0]])
+    offs = tracer.wide_offsets
+    q = np.column_stack([rows, cols])[:, None] + offs[None, :, None] * normal[:, None]
+    m = len(offs)
+    rail, strip = _evidence(
+        tracer.maps.stacked,
+        q.reshape(-1, 2),
+        np.repeat(normal, m, axis=0),
+        np.repeat(along, m, axis=0),
+        tracer.res,
+        inner=False,
+        polarity=tracer.polarity,
+    )
+    seen = (rail.reshape(k, m) / tracer.rail_lo >= 1.0) | (
+        strip.reshape(k, m) / tracer.strip_lo >= 1.0
+    )
+    return xy, float(seen.any(axis=1)[1:-1].mean())
+
+
+def _gap_pair(
+    a: LineString,
+    a_start: bool,
+    b: LineString,
+    b_start: bool,
+    tracer: _Tracer,
+    grid: SiteGrid,
+) -> tuple[np.ndarray, float, float] | None:
+    """The bridge joining an end of ``a`` to an end of ``b`` and the metres cut off them.
+
+    Ends whose tips have passed each other are both cut back to meet halfway. A hook may
+    reach further in than :data:`_GAP_TRIM_M`: deeper cuts are tried in turn
+    (:data:`_GAP_TRIMS`) until one curve fits both ends and its bridge shows evidence
+    on :data:`_GAP_SEEN` of its metres (:func:`_gap_bridge`). None if none does.
+    """
+    ea = _gap_end(a, a_start, _GAP_TRIM_M)
+    eb = _gap_end(b, b_start, _GAP_TRIM_M)
+    da = ea[-1] - ea[0]
+    behind = -float((eb[-1] - ea[-1]) @ da) / (np.hypot(*da) or 1.0)
+    extra = 0.5 * behind + 1.0 if behind > 0 else 0.0
+    if extra > 0.5 * _GAP_SPAN_M:
+        return None
+    for ta, tb in _GAP_TRIMS:
+        cut_a, cut_b = ta * _GAP_TRIM_M, tb * _GAP_TRIM_M
+        if (ta, tb) != (1, 1) and (cut_a > 0.25 * a.length or cut_b > 0.25 * b.length):
+            continue
+        got = _gap_bridge(
+            _gap_end(a, a_start, cut_a, extra),
+            _gap_end(b, b_start, cut_b, extra),
+            tracer,
+            grid,
+        )
+        if got is not None and got[1] >= _GAP_SEEN:
+            return (
+                got[0],
+                min(cut_a, 0.25 * a.length) + extra,
+                min(cut_b, 0.25 * b.length) + extra,
+            )
+    return None
+
+
+def _join_gaps(
+    lines: list[tuple[float, LineString]],
+    tracer: _Tracer,
+    grid: SiteGrid,
+) -> list[tuple[float, LineString]]:
+    """Join pieces of one track across a gap of up to :data:`_GAP_MAX_M` (a stack only).
+
+    :func:`_join_collinear` accepts ends 0.8 m apart across: two pieces traced along
+    either rail (0.7 m each side of the centre) or past a turnout, whose ends hook off,
+    stay apart. Here the ends inside their hooks must continue one curve
+    (:func:`_gap_bridge`: a lateral step of up to a gauge, no change of curvature, so
+    neither a parallel track 4.5 m across nor a branch curving off at a turnout) and the
+    bridge between them must show rail-pair or strip evidence on at least
+    :data:`_GAP_SEEN` of its metres. Nearest pair first.
+    """
+    items = list(lines)
+    # (line, end, line, end) -> bridge or None; lines are never changed in place, so a
+    # pair is judged once (the geometries are kept alive by ``items`` or ``keep_alive``).
+    judged: dict[tuple[int, int, int, int], tuple | None] = {}
+    keep_alive: list[LineString] = []
+    while len(items) > 1:
+        geoms = [ln for _, ln in items]
+        ends = [_gap_end(ln, at_start, _GAP_TRIM_M) for ln in geoms for at_start in (True, False)]
+        tips = np.array([e[-1] for e in ends])
+        dist = np.hypot(*(tips[:, None] - tips[None]).transpose(2, 0, 1))
+        kk, mm = np.nonzero(
+            (dist <= _GAP_MAX_M)
+            & (np.arange(len(ends))[:, None] // 2 < np.arange(len(ends))[None] // 2)
+        )
+        best = None
+        for pair in np.lexsort((mm, kk, dist[kk, mm])):
+            k, m = int(kk[pair]), int(mm[pair])
+            key = (id(geoms[k // 2]), k % 2, id(geoms[m // 2]), m % 2)
+            if key not in judged:
+                judged[key] = _gap_pair(
+                    geoms[k // 2], k % 2 == 0, geoms[m // 2], m % 2 == 0, tracer, grid
+                )
+                keep_alive.extend((geoms[k // 2], geoms[m // 2]))
+            if judged[key] is not None:
+                best = (k, m, judged[key])
+                break
+        if best is None:
+            return items
+        k, m, (bridge, ta, tb) = best
+        i, j = k // 2, m // 2
+        (wa, a), (wb, b) = items[i], items[j]
+        a = substring(a, ta, a.length) if k % 2 == 0 else substring(a, 0.0, a.length - ta)
+        b = substring(b, tb, b.length) if m % 2 == 0 else substring(b, 0.0, b.length - tb)
+        ca = list(a.coords)[::-1] if k % 2 == 0 else list(a.coords)
+        cb = list(b.coords) if m % 2 == 0 else list(b.coords)[::-1]
+        joined = LineString(ca + [tuple(p) for p in bridge[1:-1]] + cb)
+        items = [it for n, it in enumerate(items) if n not in (i, j)] + [(wa + wb, joined)]
     return items
 
 
