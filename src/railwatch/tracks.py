@@ -38,9 +38,9 @@ curvature does not explain) and the rails show along most of the bridge.
 Known limits (docs/accuracy.md): in a stack the rail-pair seeds also fire between tracks
 and along formation edges, and not all such lines are cut (precision about 0.95 on the
 tuning seeds, 0.89 in a yard whose lines 1.5-2.5 m beside a track have rail pairs as
-strong as the track's); cutting fragments lines (about 1.8 pieces per track, mostly at
-turnouts and ladders, where a through line ends at the switch and the branch carries on
-along it, and where a trace crosses over to the next track); in single images
+strong as the track's); cutting fragments lines (about 1.6 pieces per track on the tuning seeds
+after the gap join, mostly at turnouts and ladders, where short connectors share their
+ends with the through tracks, and where a trace crosses over to the next track); in single images
 lines also run along formation edges and past the yard ends; a dark car's shadow pulls a
 strip-only line sideways by up to half the shadow width.
 """
