@@ -9,13 +9,13 @@ from railwatch.site import Site
 from railwatch.tracks import tracks_from_lines
 
 
-def _shaded_empty_yard(factor, x1_m=110.0):
-    """Five empty tracks, the yard west of ``x1_m`` under a cloud shadow, 8-bit encoded."""
+def _shaded_yard(factor, cars=(), x1_m=110.0):
+    """Five tracks, the yard west of ``x1_m`` under a cloud shadow, 8-bit encoded (no haze)."""
     from scipy import ndimage as ndi
 
     g = make_grid(300, 100)
     lines = [straight_line(g, 15.0 + 4.6 * t) for t in range(5)]
-    sc = render(g, lines, [], seed=0)
+    sc = render(g, lines, list(cars), seed=0)
     tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
     light = np.ones(g.shape)
     light[:, : int(x1_m / g.resolution_m)] = factor
@@ -44,7 +44,7 @@ def test_light_stops_at_the_shade_floor_and_keeps_the_need():
     from railwatch.detect import ILLUM_SHADE_FLOOR, ILLUM_TOLERANCE, _illumination, _light
     from railwatch.quality import observe_tracks
 
-    sc, tracks = _shaded_empty_yard(0.08)
+    sc, tracks = _shaded_yard(0.08)
     obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi)
     light = _light(obs)
     for (dark, gain, need), (dark2, gain2) in zip(light, _illumination(obs), strict=True):
@@ -61,7 +61,7 @@ def test_light_stops_at_the_shade_floor_and_keeps_the_need():
 
 
 def test_empty_yard_under_a_deep_cloud_shadow_has_no_vehicles():
-    sc, tracks = _shaded_empty_yard(0.42)
+    sc, tracks = _shaded_yard(0.42)
     a = analyse_scene(
         sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, Site(name="test", aoi=sc.aoi)
     )

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from detect_fixtures import display_encode, make_grid, render, straight_line, train
-from railwatch.tracks import tracks_from_lines
+from detect_fixtures import train
+from test_detect_cloud import _shaded_yard
 
 
 def _stations(dark_level, share, *, rails=0.9, n=200, seed=0):
@@ -45,21 +45,6 @@ def test_dark_level_kept_where_empty_track_cannot_locate_it(case):
     )
     pct = np.full(3, 0.3)
     assert np.array_equal(_dark_from_empty(bed, grain, light, rails, pct, typical), pct)
-
-
-def _shaded_yard(factor, cars=(), x1_m=110.0):
-    """Five tracks, west of ``x1_m`` under a cloud shadow, 8-bit encoded (no haze)."""
-    from scipy import ndimage as ndi
-
-    g = make_grid(300, 100)
-    lines = [straight_line(g, 15.0 + 4.6 * t) for t in range(5)]
-    sc = render(g, lines, list(cars), seed=0)
-    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
-    light = np.ones(g.shape)
-    light[:, : int(x1_m / g.resolution_m)] = factor
-    sc.data = (sc.data * ndi.gaussian_filter(light, 4.0 / g.resolution_m)[None]).astype(np.float32)
-    display_encode(sc)
-    return sc, tracks
 
 
 def test_light_of_an_empty_yard_under_a_cloud_shadow_is_undone_in_full():
