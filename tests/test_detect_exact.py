@@ -7,6 +7,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from railwatch import detect, quality
+from railwatch.align import nanmedian_stack
 from railwatch.site import VehiclePriors
 from railwatch.tracks import sample_frame
 
@@ -109,7 +110,7 @@ def test_ball_groups_members_match_query_ball_point():
         assert np.array_equal(np.sort(idx[i, : counts[i]]), np.sort(g))
 
 
-def test_nanmedian_columns_matches_numpy():
+def test_nanmedian_stack_matches_numpy():
     rng = np.random.default_rng(5)
     for dtype in (np.float32, np.float64):
         x = rng.normal(0, 1, (21, 300)).astype(dtype)
@@ -118,7 +119,7 @@ def test_nanmedian_columns_matches_numpy():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             want = np.nanmedian(x, axis=0)
-        got = quality._nanmedian_columns(x)
+        got = nanmedian_stack(x)
         assert got.dtype == want.dtype
         assert np.array_equal(got, want, equal_nan=True)
 

@@ -3040,6 +3040,11 @@ class BackgroundSample:
     empty_ratio : dict
         Per band name, the scene's empty-to-ground log ratio (:func:`_empty_ratio`);
         empty on snow.
+    foreign : dict
+        (2, n) whether the shoulder on the left (+) and right (-) side is off its track's
+        usual colour (:func:`_foreign_sides`), NaN where unobserved.
+    chroma : dict
+        (4, n) body colour per station (:func:`_body_chroma`).
     bed_ratio : dict
         (n,) :func:`_bed_ratio` where the station looked clearly empty, NaN elsewhere;
         no entry on snow.
@@ -3052,25 +3057,18 @@ class BackgroundSample:
     empty_ratio: dict[str, float] = field(default_factory=dict)
     foreign: dict[str, np.ndarray] = field(default_factory=dict)
     chroma: dict[str, np.ndarray] = field(default_factory=dict)
-    foreign_side: dict[str, np.ndarray] = field(default_factory=dict)
     bed_ratio: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _foreign_shoulder(obs: TrackObservation) -> np.ndarray:
-    """(n,) 1 where a shoulder beside the track is off its own track's usual colour.
+def _foreign_sides(obs: TrackObservation) -> np.ndarray:
+    """(2, n) 1 where the shoulder on the left (+) / right (-) is off its usual colour.
 
     Per side, the shoulder (:data:`SHOULDER_M`) colour per band is compared with its
-    median along the track in units of its robust spread; a station is foreign when
-    either side is more than :data:`Z_THRESHOLD` away (RMS over bands). The ground
-    beside a track is the same along it; a building beside it (its roof, wall or
-    shadow leaning into the strip) is not. NaN where unobserved.
+    median along the track in units of its robust spread; a station is foreign on a side
+    more than :data:`Z_THRESHOLD` away (RMS over bands). The ground beside a track is the
+    same along it; a building beside it (its roof, wall or shadow leaning into the strip)
+    is not. NaN where unobserved.
     """
-    sides = _foreign_sides(obs)
-    return np.fmax(sides[0], sides[1])
-
-
-def _foreign_sides(obs: TrackObservation) -> np.ndarray:
-    """(2, n) :func:`_foreign_shoulder` per side (left +, right -), NaN where unobserved."""
     offs = obs.frame.offsets_m
     v = obs.values
     far = np.zeros((2, v.shape[2]), dtype=bool)
@@ -3308,7 +3306,7 @@ def background_sample(
     q = quality_from_observations(obs, QualityConfig())
     if q.status in ("obscured", "no_coverage"):
         return None
-    shapes, busy, texture, foreign, chroma, foreign_side, bed = {}, {}, {}, {}, {}, {}, {}
+    shapes, busy, texture, foreign, chroma, bed = {}, {}, {}, {}, {}, {}
     evidence = station_evidence(obs)
     for o, ev in zip(obs, evidence, strict=True):
         tid = o.track.track_id
@@ -3316,8 +3314,7 @@ def background_sample(
         shapes[tid] = np.where(empty[None], ev.shape, np.nan).astype(np.float32)
         busy[tid] = np.where(ev.observed, (ev.z > Z_THRESHOLD).astype(np.float32), np.nan)
         texture[tid] = np.where(o.observed & ~o.snow, o.texture, np.nan)
-        foreign_side[tid] = _foreign_sides(o)
-        foreign[tid] = np.fmax(foreign_side[tid][0], foreign_side[tid][1])
+        foreign[tid] = _foreign_sides(o)
         chroma[tid] = _body_chroma(o, ev)
         if ev.bed_ratio is not None:
             bed[tid] = np.where(empty, ev.bed_ratio, np.nan).astype(np.float32)
@@ -3333,7 +3330,6 @@ def background_sample(
         ratio,
         foreign,
         chroma,
-        foreign_side,
         bed_ratio=bed,
     )
 
@@ -3374,7 +3370,8 @@ def combine_background(
                 # A station's own empty bed, where at least two dates showed it empty.
                 known = np.isfinite(bs).sum(axis=0) >= 2
                 bed[tid] = np.where(known, np.nanmedian(bs, axis=0), np.nan)
-            fs = [(s.foreign[tid], s.chroma[tid]) for s in got if tid in s.foreign]
+            # Either shoulder off its colour (sides: _structure_side below).
+            fs = [(np.fmax(*s.foreign[tid]), s.chroma[tid]) for s in got if tid in s.foreign]
             if len(fs) >= MIN_STATIC_DATES:
                 f, c = (np.stack(x) for x in zip(*fs, strict=True))
                 near, colour = _structure_beside(f, c)
@@ -3385,7 +3382,7 @@ def combine_background(
                     idx = np.where(np.isfinite(colour[0]) & near, np.arange(near.size), 0)
                     idx = np.maximum.accumulate(idx)
                     structure[tid] = np.where(near[None], colour[:, idx], np.nan)
-            fsd = [s.foreign_side[tid] for s in got if tid in s.foreign_side]
+            fsd = [s.foreign[tid] for s in got if tid in s.foreign]
             if len(fsd) >= MIN_STATIC_DATES:
                 side = _structure_side(np.stack(fsd), int(round(STRUCTURE_GAP_M / got[-1].step_m)))
                 if side.any():

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from shapely.geometry.base import BaseGeometry
 
+from railwatch.align import nanmedian_stack
 from railwatch.site import QualityConfig, SiteGrid
 from railwatch.tracks import Track, TrackFrame, sample_frame, track_frame
 
@@ -164,21 +165,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(d[::2].tolist(), d[1::2].tolist(), strict=True))
 
 
-def _nanmedian_columns(x: np.ndarray) -> np.ndarray:
-    """``np.nanmedian(x, axis=0)`` of a 2-D float array, without warnings.
-
-    The same numbers (the middle value, or the mean of the middle pair, of each column's
-    non-NaN values, in ``x``'s precision; NaN for an all-NaN column), by one sort.
-    """
-    k = (~np.isnan(x)).sum(axis=0)
-    srt = np.sort(x.T, axis=1)  # NaN sorts last
-    rows = np.arange(x.shape[1])
-    lo = srt[rows, np.maximum((k - 1) // 2, 0)]
-    hi = srt[rows, k // 2]
-    mid = (lo + hi) / np.asarray(2, dtype=x.dtype)
-    return np.where(k > 0, mid, np.nan).astype(x.dtype, copy=False)
-
-
 def _sample_mask(mask: np.ndarray, values: np.ndarray, frame: Any) -> np.ndarray:
     """(m, n) :func:`sample_frame` of ``values`` (``mask`` as float32) on ``frame``.
 
@@ -247,7 +233,7 @@ def observe_tracks(
             warnings.simplefilter("ignore", RuntimeWarning)
             gray = np.nanmean(values[gidx], axis=0)  # (m, n)
             texture = np.nanstd(gray, axis=0)
-            bright = _nanmedian_columns(gray)
+            bright = nanmedian_stack(gray)
         texture = np.nan_to_num(texture, nan=0.0)
         bright = np.nan_to_num(bright, nan=0.0)
         # Along-track medians over ~5 m: one car end or one noisy station decides nothing.
