@@ -1,8 +1,8 @@
 """Detection and count accuracy on simulated yards the detector was not tuned on.
 
-Renders held-out simulated archives (seeds 101-105; tuning used seeds 11 and 12 and the
-bundled sample, seed 2024), runs ``railwatch count`` on each and scores the results with
-``railwatch evaluate``. Prints one table, measured in one run:
+Renders held-out simulated archives (seeds 101-105; tuning used seeds 11-18 and 21-25 and
+the bundled sample, seed 2024; see docs/accuracy.md), runs ``railwatch count`` on each and
+scores the results with ``railwatch evaluate``. Prints one table, measured in one run:
 
 * ``surveyed``: the site file gives the true track centre lines (as an analyst's
   digitised tracks would);
