@@ -16,9 +16,13 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage as ndi
+
+if TYPE_CHECKING:
+    from railwatch.tracks import TrackFrame
 
 __all__ = [
     "build_reference",
@@ -536,13 +540,78 @@ def symmetry_offset(profile: np.ndarray, offsets_m: np.ndarray, max_offset_m: fl
     return best_c
 
 
+CENTRE_WINDOW_M = 4.0
+"""Half width of the strip whose median across-track profile re-centres a track
+(:func:`centre_tracks`): its own bed (ballast about 1.5-2 m either side) and the ground
+beside it, within a sideways correction of :data:`CENTRE_MAX_OFFSET_M`."""
+
+CENTRE_MAX_OFFSET_M = 1.5
+"""Largest sideways correction of a surveyed or digitised centre line."""
+
+BED_HALF_WIDTH_M = 1.75
+"""Half width of a ballast bed (3-4 m wide): how far a track's own look reaches beside its
+centre line."""
+
+PARALLEL_DEG = 3.0
+"""Angle between two centre lines above which they are not side by side but converging
+(a turnout, 1:6-1:12, 5-9.5 deg; a ladder, up to 1:4, 14 deg); tracks beside each other
+run parallel within a degree or two."""
+
+CONVERGE_M = 3.5
+"""Centre lines closer than this share a bed whatever their angle: below any track
+spacing (4.5-5.5 m centre to centre), they are two routes over one set of rails."""
+
+CENTRE_MIN_CLEAR_M = 10.0
+"""Least length of a track whose window is clear of other tracks' beds for its profile to
+re-centre it; shorter, the line is kept as given."""
+
+
+def _foreign_stations(frame: TrackFrame, others: Sequence, *, reach_m: float) -> np.ndarray:
+    """(n,) stations of ``frame`` whose strip holds the bed of a converging track.
+
+    A track is mirror-symmetric about its centre line only on its own: where another
+    track's bed lies within ``reach_m`` of a station and that track runs at an angle
+    (:data:`PARALLEL_DEG`, a ladder meeting its yard tracks) or closer than any
+    track spacing (:data:`CONVERGE_M`, the two share rails), its rails and ballast sit on
+    one side only and pull the symmetry centre towards it. Parallel neighbours at the
+    usual spacing sit on both sides alike and keep the station.
+    """
+    import shapely
+    from shapely.geometry import LineString
+
+    n = frame.s_m.shape[0]
+    out = np.zeros(n, bool)
+    if not others or n == 0:
+        return out
+    pts = shapely.points(frame.x, frame.y)
+    # Along-track direction at every station (the left normal turned right).
+    tx, ty = frame.ny, -frame.nx
+    cos_par = np.cos(np.radians(PARALLEL_DEG))
+    for other in others:
+        if not isinstance(other, LineString) or other.is_empty:
+            continue
+        d = shapely.distance(other, pts)
+        near = d < reach_m + BED_HALF_WIDTH_M
+        if not near.any():
+            continue
+        s = shapely.line_locate_point(other, pts[near])
+        a = shapely.get_coordinates(shapely.line_interpolate_point(other, s - 0.5))
+        b = shapely.get_coordinates(shapely.line_interpolate_point(other, s + 0.5))
+        v = b - a
+        norm = np.hypot(v[:, 0], v[:, 1])
+        cos = np.abs(v[:, 0] * tx[near] + v[:, 1] * ty[near]) / np.maximum(norm, 1e-9)
+        bad = (cos < cos_par) | (d[near] < CONVERGE_M)
+        out[np.flatnonzero(near)[bad]] = True
+    return out
+
+
 def centre_tracks(
     reference: np.ndarray,
     ref_valid: np.ndarray,
     grid,
     tracks: Sequence,
     *,
-    max_offset_m: float = 1.5,
+    max_offset_m: float = CENTRE_MAX_OFFSET_M,
 ) -> list:
     """Move every track line sideways onto the centre of its bed in the reference image.
 
@@ -555,6 +624,16 @@ def centre_tracks(
     -------
     list of Track
         Same ids, offset lines.
+
+    Notes
+    -----
+    Only stations whose strip is clear of converging tracks (:func:`_foreign_stations`)
+    enter the median profile: at a ladder or turnout the other track's rails and ballast
+    lie on one side only and would pull the line off its own rails (a ladder meeting its
+    yard tracks at 1:4 was moved 1.2-1.3 m onto them). A track with less than
+    :data:`CENTRE_MIN_CLEAR_M` of clear stations is kept as given. Where the clear
+    stations and all of them agree within the search's resolution (one across sample),
+    all of them decide (more stations, less noise).
     """
     from railwatch.tracks import Track, sample_profile
 
@@ -562,11 +641,21 @@ def centre_tracks(
     img = np.where(ref_valid, reference, np.nan).astype(np.float32)
     step = max(0.1, grid.resolution_m / 3)
     for t in tracks:
-        strip = sample_profile(img, grid, t.line, step_m=step, half_width_m=4.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            prof = np.nanmedian(strip.values[0], axis=1)
-        c = symmetry_offset(prof, strip.frame.offsets_m, max_offset_m)
+        strip = sample_profile(img, grid, t.line, step_m=step, half_width_m=CENTRE_WINDOW_M)
+        others = [u.line for u in tracks if u is not t]
+        clear = ~_foreign_stations(strip.frame, others, reach_m=CENTRE_WINDOW_M)
+        c = 0.0
+        if clear.sum() * strip.frame.step_m >= CENTRE_MIN_CLEAR_M:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                prof = np.nanmedian(strip.values[0][:, clear], axis=1)
+                whole = np.nanmedian(strip.values[0], axis=1)
+            c = symmetry_offset(prof, strip.frame.offsets_m, max_offset_m)
+            c_whole = symmetry_offset(whole, strip.frame.offsets_m, max_offset_m)
+            # Within the search's resolution (one across sample) the converging tracks
+            # made no difference, and every station (more of them, less noise) decides.
+            if abs(c - c_whole) <= step + 1e-9:
+                c = c_whole
         line = t.line
         if abs(c) >= 0.05 and t.line.length > 10:
             moved = t.line.offset_curve(c)

@@ -53,13 +53,13 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
-from shapely import union_all
+from shapely import STRtree, union_all
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import substring
@@ -108,6 +108,16 @@ OUTER_M = 0.75
 """Inner edge of the outer zone of the bed (beyond the rail) on either side: the shadow of
 a neighbouring car or building often covers the track past its centre line, and then only
 this outer zone of the lit side shows the empty colour."""
+
+ROOF_CORE_M = 0.5
+"""Half width of the middle of a roof, inside the rails (0.78 m): where a locomotive's fans
+and exhausts, a tank car's dome or a hopper's hatches sit, and where in a coupling gap
+the ballast between the rails shows (:func:`_width_gap_evidence`)."""
+
+ROOF_EDGE_M = 0.9
+"""Inner edge of the bands along either edge of a body, out to :data:`BODY_HALF_WIDTH_M`,
+beyond the rails: in a coupling gap they show ballast or shadow as the middle does
+(:func:`_width_gap_evidence`)."""
 
 RAIL_OFFSET_M = 0.78
 """Rail head centre from the track centre line: half of the 1520/1435 mm gauge plus half
@@ -202,6 +212,17 @@ alike) to be what covers them (:func:`_structure_lean`). One rigid surface leans
 shades along the whole building the same way; railcars standing there are separate
 bodies whose paints end at their sides, so on such dates few of their stations continue
 the shoulder."""
+
+
+BODY_OVERLAP_SHARE = 0.05
+"""Share of the smaller footprint (``vehicles.width_m`` wide) two vehicles on different
+tracks may overlap and still be two bodies (:func:`_one_body_each`). Bodies cannot
+interpenetrate, and tracks side by side (4 m or more apart) leave most of a metre
+between 3.2 m footprints; where two centre lines converge (a turnout, a ladder meeting
+its yard tracks, a spur leaving its track) they share one set of rails, and a body on
+one is seen from both. A twentieth (about 2 square metres of a 14 m car) allows for
+footprints a few tenths of a metre off across, as a re-centred line may be, while
+still catching two footprints that cross at a ladder's angle."""
 
 
 LENGTH_WEIGHT = 8.0
@@ -775,6 +796,8 @@ def station_evidence(
     halves: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     outer: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     raw: list[np.ndarray] = []
+    core: list[np.ndarray] = []
+    edges: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     light = _light(observations)
     gains = [(dark, gain) for dark, gain, _ in light]
@@ -788,6 +811,9 @@ def station_evidence(
         v = np.nan_to_num(o.values, nan=0.0)
         v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
         raw.append(v[:, body].mean(axis=1))
+        core.append(v[:, np.abs(offs) <= ROOF_CORE_M].mean(axis=1))
+        edges[0].append(v[:, body & (offs >= ROOF_EDGE_M)].mean(axis=1))
+        edges[1].append(v[:, body & (offs <= -ROOF_EDGE_M)].mean(axis=1))
         v = _smooth_along(v, smooth)
         prof.append(v[gidx][:, rail].mean(axis=0))  # (k, n)
         halves[0].append(v[:, body & (offs >= 0.2)].mean(axis=1))
@@ -1004,7 +1030,13 @@ def station_evidence(
     out = []
     i0 = 0
     for n, c in zip(sizes, np.split(allc, np.cumsum(sizes)[:-1], axis=1), strict=True):
-        cut = _gap_evidence(raw[len(out)] / noise[:, None], step)
+        k = len(out)
+        cut = _width_gap_evidence(
+            raw[k] / noise[:, None],
+            core[k] / noise[:, None],
+            (edges[0][k] / noise[:, None], edges[1][k] / noise[:, None]),
+            step,
+        )
         sl = slice(i0, i0 + n)
         b_sl = None if bed is None else bed[sl]
         out.append(StationEvidence(z[sl], seen[sl], c, shapes[:, sl], cut, unsure[sl], ratio, b_sl))
@@ -2466,6 +2498,61 @@ def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.nd
     return weight * np.minimum(g, 8.0) ** 2 / 2
 
 
+def _boundary_mean(x: np.ndarray) -> np.ndarray:
+    """(bands, n + 1) mean of the stations either side of each station boundary."""
+    n = x.shape[1]
+    cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
+    idx = np.arange(n + 1)
+    a, b = np.clip(idx - 1, 0, n), np.clip(idx + 1, 0, n)
+    return (cs[:, b] - cs[:, a]) / np.maximum(b - a, 1)
+
+
+def _width_gap_evidence(
+    body: np.ndarray,
+    core: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray],
+    step: float,
+) -> np.ndarray:
+    """Gap evidence per station boundary (:func:`_gap_evidence`) across the body's width.
+
+    A coupling gap crosses the bodies' whole width: ballast or shadow shows in the middle
+    of the bed and beside the rails alike. Fans and exhausts on a locomotive's roof, a
+    tank car's dome or a hopper's hatches darken only the middle of a roof, and the body
+    zone's mean colour dips there as at a gap. Where the middle (``core``, inside the
+    rails) is darker than both edges (beyond the rails) by more than
+    :data:`Z_THRESHOLD` noise units, and within the 4 m the gap evidence compares
+    either side, the edges must show the gap too; elsewhere (a gap shows the middle no
+    darker than its edges; a dark tank barrel's sides are as dark as its gap) the body
+    zone's evidence stands.
+
+    Parameters
+    ----------
+    body, core : numpy.ndarray
+        (bands, n) body-zone and middle colours per station, in noise units.
+    edges : (numpy.ndarray, numpy.ndarray)
+        (bands, n) colours of the bands along the left and right edge, noise units.
+    step : float
+        Station spacing, metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n + 1,) bonus per station boundary.
+    """
+    cut = _gap_evidence(body, step)
+    mid = _boundary_mean(core).mean(axis=0)
+    rim = np.minimum(*(_boundary_mean(e).mean(axis=0) for e in edges))
+    roof = rim - mid > Z_THRESHOLD
+    if not roof.any():
+        return cut
+    # The gap evidence compares bodies up to 4 m either side of a boundary: near such a
+    # patch the colour change it sees is the patch's own.
+    reach = max(1, int(round(4.0 / step)))
+    roof = ndi.maximum_filter1d(roof.astype(np.uint8), 2 * reach + 1).astype(bool)
+    both = np.minimum(*(_gap_evidence(e, step) for e in edges))
+    return np.where(roof, np.minimum(cut, both), cut)
+
+
 def _cut_bonus(z: np.ndarray, step: float, weight: float = 1.0) -> np.ndarray:
     """Bonus per station boundary for a coupling gap, in evidence units.
 
@@ -2849,6 +2936,77 @@ def _fine_detail(data: np.ndarray, valid: np.ndarray, every: int = 4) -> float:
     return float(np.mean(ratios))
 
 
+def _vehicle_strengths(
+    vehicles: Sequence[Vehicle],
+    observations: Sequence[TrackObservation],
+    evidence: Sequence[StationEvidence],
+) -> np.ndarray:
+    """(n,) mean body evidence (``z - Z_THRESHOLD``) over each vehicle's observed stations.
+
+    A body seen from its own track covers the bed from rail to rail over its whole
+    length; seen from a converging track it covers part of the bed, and less of it the
+    further the tracks part, so its evidence there is weaker.
+    """
+    by_track = {o.track.track_id: (o, ev) for o, ev in zip(observations, evidence, strict=True)}
+    out = np.zeros(len(vehicles))
+    for i, v in enumerate(vehicles):
+        o, ev = by_track[v.track_id]
+        s_mid = o.track.line.project(v.polygon.centroid)
+        inside = np.abs(o.frame.s_m - s_mid) <= v.length_m / 2
+        use = inside & ev.observed
+        if use.any():
+            out[i] = float(np.mean(ev.z[use] - Z_THRESHOLD))
+    return out
+
+
+def _one_body_each(vehicles: Sequence[Vehicle], strength: np.ndarray) -> list[Vehicle]:
+    """Count a body seen from two converging tracks once.
+
+    Where two centre lines come within a body's width of each other (a turnout, a
+    ladder meeting its yard tracks, a spur leaving a track) both strips cover the same
+    rails, and a car on one is found on both. Bodies cannot interpenetrate: of two
+    counted vehicles on different tracks whose footprints overlap by more than
+    :data:`BODY_OVERLAP_SHARE` of the smaller, only the one with the stronger evidence
+    (``strength``, :func:`_vehicle_strengths`) is counted; the other is kept, uncounted.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> a = Vehicle("T8", box(0, 0, 14, 3.2), 14.0, "open", 1.0)
+    >>> b = Vehicle("S1", box(1, 0.5, 15, 3.7), 14.0, "open", 1.0)
+    >>> c = Vehicle("T7", box(0, 5.3, 14, 8.5), 14.0, "open", 1.0)
+    >>> [v.counted for v in _one_body_each([a, b, c], np.array([3.0, 2.0, 3.0]))]
+    [True, False, True]
+    """
+    out = list(vehicles)
+    idx = [i for i, v in enumerate(out) if v.counted]
+    if len(idx) < 2:
+        return out
+    polys = [out[i].polygon for i in idx]
+    tree = STRtree(polys)
+    kept: set[int] = set()
+    # Strongest first; ties keep the given order (stable sort).
+    for k in sorted(range(len(idx)), key=lambda k: -strength[idx[k]]):
+        v = out[idx[k]]
+        clash = False
+        for j in tree.query(polys[k]):
+            if int(j) not in kept or out[idx[int(j)]].track_id == v.track_id:
+                continue
+            other = polys[int(j)]
+            small = min(polys[k].area, other.area)
+            if small > 0 and polys[k].intersection(other).area > BODY_OVERLAP_SHARE * small:
+                clash = True
+                break
+        if clash:
+            out[idx[k]] = replace(v, counted=False)
+            logger.debug(
+                "%s vehicle at %s: a body of another track", v.track_id, v.polygon.centroid
+            )
+        else:
+            kept.add(k)
+    return out
+
+
 def _unobserved(observations: Sequence[TrackObservation], width_m: float) -> BaseGeometry:
     parts = []
     for o in observations:
@@ -2918,7 +3076,8 @@ def analyse_scene(
     Notes
     -----
     ``railcars`` counts vehicles with confidence >= ``site.detection.min_confidence``
-    of which more than half was observed. ``obscured`` and ``no_coverage`` scenes report
+    of which more than half was observed, a body seen from two converging tracks once
+    (:func:`_one_body_each`). ``obscured`` and ``no_coverage`` scenes report
     None, never 0; ``partial`` scenes count the observed part only. Without any track
     the AOI itself is assessed and an observable yard counts 0.
 
@@ -2957,6 +3116,7 @@ def analyse_scene(
         vehicles.extend(v)
         dists.extend(d)
         unclear_m += _ambiguous_length_m(ev, o.frame.step_m, static)
+    vehicles = _one_body_each(vehicles, _vehicle_strengths(vehicles, obs, evidence))
     counted = [v for v in vehicles if v.counted]
     railcars = len(counted)
     low, high = _interval(dists, railcars)
