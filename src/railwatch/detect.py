@@ -2334,10 +2334,13 @@ def segment_track(
 
     Examples
     --------
+    Two 14 m bodies 1 m apart; the length prior may move an end by a station towards a
+    common vehicle length (here both start 0.25 m early):
+
     >>> from railwatch.site import VehiclePriors
     >>> e = -2.0 * np.ones(200); e[20:76] = 3.0; e[80:136] = 3.0
     >>> segment_track(e, 0.25, VehiclePriors())
-    [(20, 76), (80, 136)]
+    [(19, 76), (79, 136)]
     """
     e = np.asarray(evidence, float)
     n = e.size
