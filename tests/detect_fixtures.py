@@ -124,8 +124,15 @@ def render(
     supersample: int = 4,
     world_seed: int = 7,
     n_patches: int = 12,
+    glint: float = 0.0,
 ) -> FixtureScene:
-    """Render an RGB scene; ``offset_m`` shifts every feature (misregistration)."""
+    """Render an RGB scene; ``offset_m`` shifts every feature (misregistration).
+
+    ``glint`` is the brightness a tank's glossy barrel adds where it mirrors the sun to
+    a nadir view: a narrow stripe along the barrel, on the sun side of its crest, where
+    the surface normal is tilted half the sun's zenith angle towards the sun (the sun's
+    elevation taken from ``shadow_m`` as thrown by a 4 m high car).
+    """
     rng = np.random.default_rng(seed)
     res = grid.resolution_m
     ss = supersample
@@ -162,18 +169,23 @@ def render(
         img[:, rail] = 0.27
         for car in (c for c in cars if c.track == k):
             body = (np.abs(u) < 1.6) & (s >= car.s0_m + 0.3) & (s <= car.s1_m - 0.3)
-            bodies.append((car, body, u))
             # Shadow: the body footprint moved by the sun offset.
             su, ss_ = _line_coords(line, px - shadow_m[0], py - shadow_m[1])
             sh = (np.abs(su) < 1.6) & (ss_ >= car.s0_m + 0.3) & (ss_ <= car.s1_m - 0.3)
             shadowed |= sh
+            # The sun lies opposite the shadow: across the track, towards where the
+            # shadow's offset moves a point's across coordinate.
+            bodies.append((car, body, u, np.sign(su - u)))
     img[:, shadowed] *= 0.45
-    for car, body, u in bodies:
+    zenith = np.arctan2(float(np.hypot(*shadow_m)), 4.0)
+    glint_u = 1.6 * np.sin(zenith / 2)
+    for car, body, u, sun_side in bodies:
         col = np.array(BODY_COLOURS[car.colour])
         if car.type == "tank":
             shade = 0.55 + 0.6 * np.cos(np.clip(u / 1.6, -1, 1) * np.pi / 2)
+            stripe = glint * np.exp(-0.5 * ((u - sun_side * glint_u) / 0.15) ** 2)
             for b in range(3):
-                img[b][body] = np.clip(col[b] * shade[body] + 0.08, 0, 1)
+                img[b][body] = np.clip(col[b] * shade[body] + 0.08 + stripe[body], 0, 1)
         elif car.type == "open":
             rim = body & (np.abs(np.abs(u) - 1.45) < 0.15)
             inner = body & ~rim

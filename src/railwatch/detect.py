@@ -929,8 +929,11 @@ def station_evidence(
         # The usual contrast is no surer a sign of empty track than the scene's own
         # clear bodies show (a blurred shoulder beside a body keeps it too).
         floor = _contrast_floor(bed_contrast, z_empty, edge, members, seen)
+        # It explains a station only with the lit half's flank as usual too: a dark
+        # body's sunlit roof can lift the half's mean to ballast's contrast, not its flank.
+        flank = _flank_evidence(halves, outer, ground, seen, bed_contrast < Z_THRESHOLD)
         contrast = np.minimum(
-            np.maximum(bed_contrast, floor),
+            np.maximum(np.maximum(bed_contrast, flank), floor),
             np.maximum(_contrast_evidence(outer, ground, seen), floor)
             + np.where(shade_side == 1, side_rail[1], side_rail[0]),
         )
@@ -2109,6 +2112,57 @@ def _contrast_evidence(
         return np.full(seen.shape, Z_THRESHOLD - 1.0)
     m, spread = usual
     d = np.linalg.norm((q_lit - m[:, None]) / spread[:, None], axis=0)
+    return Z_THRESHOLD + np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
+
+
+def _flank_evidence(
+    halves: Sequence[list[np.ndarray]],
+    outer: Sequence[list[np.ndarray]],
+    ground: Sequence[list[np.ndarray]],
+    seen: np.ndarray,
+    usual_at: np.ndarray,
+) -> np.ndarray:
+    """Body evidence from the outer zone of the lit bed half against the half as a whole.
+
+    Empty track is ballast across its width, so beyond the rail (``outer``, from
+    :data:`OUTER_M`) a half keeps its usual ratio to the whole half, in any light. A dark
+    body's sunlit side need not, even where its mean over the half keeps ballast's
+    contrast to the ground (:func:`_contrast_evidence`): the highlight along a curved
+    roof (a tank's barrel mirrors the sun, a ridge catches it) is bright, the flank
+    beyond, turning away from the sun, stays dark. The lit side is the one with the
+    brighter shoulder, as in :func:`_contrast_evidence`; the usual ratio is the mode
+    nearest zero among the stations ``usual_at`` (N,), those whose half keeps its usual
+    contrast to the ground (mostly empty track; over all stations the mode nearest zero
+    may be that of the bodies in a busy yard).
+
+    Parameters
+    ----------
+    halves, outer, ground : sequence of list of numpy.ndarray
+        Left (+) and right (-) bed halves, their outer zones and the shoulders beyond,
+        per track (b, n) arrays, concatenated here to (b, N).
+    seen, usual_at : numpy.ndarray
+        (N,) bool, observed stations and stations to learn the usual ratio from.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) ``Z_THRESHOLD`` + log-likelihood ratio, scaled as in
+        :func:`_contrast_evidence`; below the threshold everywhere when fewer than 20
+        stations or no common ratio teach the usual one.
+    """
+    q = [_log_ratio(outer[i], halves[i]) for i in (0, 1)]
+    g = [np.concatenate(ground[i], axis=1).sum(axis=0) for i in (0, 1)]
+    q_lit = np.where((g[0] >= g[1])[None], q[0], q[1])
+    ref = seen & usual_at
+    usual = _usual_contrast(q_lit[:, ref]) if ref.sum() >= 20 else None
+    if usual is None:
+        return np.full(seen.shape, Z_THRESHOLD - 1.0)
+    m, spread = usual
+    nb = q_lit.shape[0]
+    # Only a flank darker than usual: nothing casts a shadow on the outer zone of the
+    # lit side and not on the lit shoulder beyond it, while a brighter one is ballast
+    # at a coupling gap beside the lit end of a car.
+    d = np.linalg.norm(np.minimum(q_lit - m[:, None], 0.0) / spread[:, None], axis=0)
     return Z_THRESHOLD + np.clip(d**2 / 2 - 2.0 * nb, -2.0 * nb, 8.0)
 
 
