@@ -35,7 +35,11 @@ snow with a low sun, a body shades the whole bed of the neighbouring track on it
 side: where that neighbour is occupied, a darker bed of the scene's shadow tint is
 explained as empty track (:func:`_neighbour_shadow`, side, tint and depth learned from the
 scene). On bare ground too, where the ground between the tracks shows that the shadow
-crosses it (shaded on the sun side, lit beyond the bed: :func:`_shaded_ground`).
+crosses it (shaded on the sun side, lit beyond the bed: :func:`_shaded_ground`). On snow
+with the sun known, shade is told by its tint, sky-lit and bluer than sunlit snow or
+soil (:func:`_sky_shade`), and a track's shoulders tell whether a body stands on it
+(:func:`_own_shadow`): a body shades its far shoulder while the near one stays lit; a
+neighbour's shadow shades the near shoulder and the bed but leaves the far one lit.
 
 Vehicles are then found by exact dynamic programming over segmentations of each track
 into empty stretches and vehicles whose lengths follow :class:`VehiclePriors` (a
@@ -427,6 +431,20 @@ SUN_AGREE = 0.5
 """Least share of the clear bodies whose shoulder on the known sun's shadow side is the
 darker for their cast shadow to be evidence: fewer, they cast none there (no direct sun
 under cloud, or shade taken for bodies)."""
+
+SKY_TINT_SPREADS = (3.0, 4.0)
+"""Robust spreads of the lit ground's tint (blue to red, log) beyond which a shoulder of a
+snowy scene may be shaded (first value), and by which the scene's shade must stand apart
+from the lit ground for tint to tell shade at all (second): shade is lit by the sky
+alone, bluer than sunlight, on snow and bare ground alike, while a bare patch in the
+snow is no bluer than the snow (:func:`_sky_shade`)."""
+
+LOW_BODY_HEIGHT_M = 1.3
+"""Height above the rails of the lowest vehicle top (a flat car's deck): every body
+casts at least this tall a shadow."""
+
+BODY_EDGE_M = 1.6
+"""Half width of a railcar body (3.1-3.3 m wide): its shadow starts here."""
 
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
@@ -958,6 +976,24 @@ def station_evidence(
                 other = np.where(_sunless(shoulders, members & seen, ratios[0]), edge, other)
             z = np.minimum(other, _explain_empty(*empty_args, **explain, shadow=lines))
         frames = [o.frame for o in observations]
+        sky_own = None
+        if snowy and shadow is not None and sun is not None:
+            # On snow shade is told by its tint: a lit far shoulder beside a shaded near
+            # one is empty track in a neighbour's shadow (none of its own).
+            beds = [allc] + [np.concatenate(h, axis=1) for h in halves]
+            sky = _sky_shade(shoulders, beds, o0.bands, seen)
+            if sky is not None:
+                clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
+                sky_own = _own_shadow(sky, frames, shadow, sun[1], seen, clear)
+            if sky_own is not None:
+                base = Z_THRESHOLD + NEIGHBOUR_SHADE_PRIOR + SHADOW_MAX_LLR
+                lit_far = np.where(sky_own[1] > 0, base - 2.0 * sky_own[1], np.inf)
+                # Bed and both shoulders in shade (a building's shadow): the colour says
+                # nothing, and empty track still shows its rails there.
+                dark_all = sky[0] * sky[1] * sky[2]
+                rails = np.minimum(side_rail[0], side_rail[1])
+                in_shade = np.where(dark_all > 0, base + rails - SHADOW_MAX_LLR * dark_all, np.inf)
+                z = np.minimum(z, np.minimum(lit_far, in_shade))
         if snowy:
             # Shade on snow is bluer and hides the rails: where a neighbour's body can
             # cast it, a shadow over the bed is expected (see _neighbour_shadow).
@@ -985,11 +1021,12 @@ def station_evidence(
                 lean=lean,
             )
             z = np.minimum(z, nb_z)
+        cast = None
         if not snowy or _snow_share(observations) >= SNOW_COVER_SHARE:
             # A body of any colour casts a shadow beside it: the one sign of a car the
             # colour of ballast once the rails are too fine to see (on snow, of a dark
             # car the plain darker copy of snow explains).
-            z = z + _cast_shadow_evidence(
+            cast = _cast_shadow_evidence(
                 allc.mean(axis=0),
                 [np.concatenate(h, axis=1).mean(axis=0) for h in halves],
                 [sh.mean(axis=0) for sh in shoulders],
@@ -1000,6 +1037,14 @@ def station_evidence(
                 snow=snowy,
                 shadow=shadow,
             )
+        if sky_own is not None:
+            # On snow a bare patch darkens a shoulder as much as a shadow does, and a
+            # dark body darkens the bed as much as shade does: its own shadow is told by
+            # its tint, beside a sun-side shoulder in the light (a darker far shoulder
+            # of the lit ground's tint is a bare patch).
+            cast = sky_own[0] if cast is None else np.maximum(cast * sky_own[2], sky_own[0])
+        if cast is not None:
+            z = z + cast
         bed = None if snowy else _bed_ratio(allc, level, dark, o0.bands)
         same_ground = ref is not None and ratio is not None
         if same_ground:
@@ -1297,6 +1342,147 @@ def _cast_shadow_evidence(
         foreign = foreign | (np.where(left, dark[1], dark[0]) > 0.5 * mu_b)
         foreign = foreign | _oblique(xy, normals, owner, cKDTree(xy))
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
+
+
+def _sky_shade(
+    ground: Sequence[np.ndarray],
+    beds: Sequence[np.ndarray],
+    bands: Sequence[str],
+    seen: np.ndarray,
+) -> list[np.ndarray] | None:
+    """How surely (0-1) each station's shoulders and bed lie in shade, from their tint.
+
+    In shade the ground is lit by the sky alone, bluer than by the sun: on patchy snow a
+    shadow is told from a bare patch by its tint (blue over red), not its brightness.
+    Most of the ground between the tracks is in the sun: its tint and spread are the
+    median and the robust spread on the blue side over the observed shoulders (snow and
+    bare soil differ in tint: the spread reaches the bluer), and the scene's shade is the
+    median tint of the shoulders beyond :data:`SKY_TINT_SPREADS` [0] spreads bluer. A
+    shoulder (or bed) counts as shaded in full at the shade's tint, and not at all within
+    two spreads of the lit ground's.
+
+    Parameters
+    ----------
+    ground : sequence of numpy.ndarray
+        (b, N) shoulder colour on the left (+) and on the right (-) side.
+    beds : sequence of numpy.ndarray
+        (b, N) colours of parts of the bed (the body zone, its halves).
+    bands : sequence of str
+        Band names along ``b``.
+    seen : numpy.ndarray
+        (N,) observed stations.
+
+    Returns
+    -------
+    list of numpy.ndarray or None
+        (N,) shade shares of the left and right shoulders, then of each of ``beds``;
+        None without
+        red and blue bands, or where the scene's shade does not stand apart from the lit
+        ground by its tint (:data:`SKY_TINT_SPREADS` [1]).
+
+    Examples
+    --------
+    >>> lit = np.array([[0.8] * 50 + [0.45] * 50, [0.8] * 50 + [0.45] * 50])
+    >>> shaded = np.array([[0.3] * 50, [0.45] * 50])
+    >>> left = np.concatenate([lit, shaded], axis=1)
+    >>> right = np.concatenate([lit, lit[:, :50]], axis=1)
+    >>> shade = _sky_shade([left, right], [right], ("red", "blue"), np.ones(150, bool))
+    >>> float(shade[0][0]), float(shade[0][-1]), float(shade[1][-1])
+    (0.0, 1.0, 0.0)
+    """
+    if "red" not in bands or "blue" not in bands or seen.sum() < 20:
+        return None
+    r, b = list(bands).index("red"), list(bands).index("blue")
+    tint = [np.log(np.maximum(g[b], 1e-3)) - np.log(np.maximum(g[r], 1e-3)) for g in ground]
+    t = np.concatenate([x[seen] for x in tint])
+    tint += [np.log(np.maximum(c[b], 1e-3)) - np.log(np.maximum(c[r], 1e-3)) for c in beds]
+    # The lit ground may be of two tints (snow, bare soil): its spread is taken on the
+    # blue side, up to the bluest lit surface, where shade would begin.
+    lit, upper = (float(q) for q in np.percentile(t, (50.0, 75.0)))
+    sd = max(0.005, (upper - lit) / 0.6745)
+    blue = t[t > lit + SKY_TINT_SPREADS[0] * sd]
+    if blue.size < SHADOW_MIN_STATIONS:
+        return None
+    shade = float(np.median(blue))
+    logger.debug("sky shade: tint %.3f+-%.3f lit, %.3f shaded (%d)", lit, sd, shade, blue.size)
+    if shade < lit + SKY_TINT_SPREADS[1] * sd:
+        return None
+    lo = lit + 2.0 * sd
+    return [np.clip((x - lo) / (shade - lo), 0.0, 1.0) for x in tint]
+
+
+def _own_shadow(
+    shade: Sequence[np.ndarray],
+    frames: Sequence[TrackFrame],
+    shadow: np.ndarray,
+    elevation_deg: float,
+    seen: np.ndarray,
+    clear: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Body evidence from which shoulder of a track lies in shade, the sun known.
+
+    Shadows fall away from the sun: a body shades the shoulder on its shadow side (the
+    far one), and the shadow of anything beyond the sun-side (near) shoulder crosses
+    that shoulder first. So a shaded far shoulder beside a lit near one and a lit bed
+    (the body's top in the sun: not the edge of a building's shadow) is the shadow of
+    a body on this track, and a lit far shoulder beside a shaded near one is a
+    neighbour's shadow over empty track: a body there would have shaded the far
+    shoulder too, as long as the lowest body (:data:`LOW_BODY_HEIGHT_M`) casts its
+    shadow past that shoulder at this elevation of the sun. Both weigh up to
+    :data:`SHADOW_MAX_LLR` times the share of the far shoulder that shadow covers;
+    neither holds where the sun runs along the track (:data:`SUN_ACROSS_MIN`), where a
+    shoulder is another track's bed, or beside a track oblique to its neighbour
+    (ladders, turnouts). None where the scene's clear bodies in the sun (bed and the
+    bed's near half not in shade) contradict the sun: fewer than :data:`SUN_AGREE` of
+    those with one shoulder shaded have it on the far side (a wrong time of day).
+
+    Parameters
+    ----------
+    shade : sequence of numpy.ndarray
+        (N,) shade shares (:func:`_sky_shade`) of the left (+) and right (-)
+        shoulders, the bed, and its left and right halves.
+    frames : sequence of TrackFrame
+        Sampling geometry of the tracks whose stations, concatenated, make up ``N``.
+    shadow : numpy.ndarray
+        (2,) direction the shadows fall to (:func:`_shadow_direction`).
+    elevation_deg : float
+        Sun elevation, degrees.
+    seen : numpy.ndarray
+        (N,) observed stations.
+    clear : numpy.ndarray
+        (N,) stations clearly bodies so far.
+
+    Returns
+    -------
+    body, empty : numpy.ndarray
+        (N,) non-negative log-likelihood ratios: for a body (its own shadow) and for
+        empty track in a neighbour's shadow (the far shoulder lit).
+    far : numpy.ndarray
+        (N,) shade share of the far shoulder; 1 where the shoulders tell nothing.
+    """
+    xy, normals, owner = _station_geometry(frames)
+    across = normals @ shadow
+    left = across > 0
+    far = np.where(left, shade[0], shade[1])
+    near = np.where(left, shade[1], shade[0])
+    mid = 0.5 * (SHOULDER_M[0] + SHOULDER_M[1])
+    foreign_lr = _across(xy, normals, owner, mid, 8, SHADOW_TRACK_CLEARANCE_M, other=True)
+    ok = seen & (np.abs(across) >= SUN_ACROSS_MIN) & ~(foreign_lr[0] | foreign_lr[1])
+    ok &= ~_oblique(xy, normals, owner, cKDTree(xy))
+    # How far across the track the lowest body's shadow reaches beyond its side, and
+    # how much of the far shoulder it covers.
+    reach = LOW_BODY_HEIGHT_M / math.tan(math.radians(max(elevation_deg, 1.0))) * np.abs(across)
+    covers = (BODY_EDGE_M + reach - SHOULDER_M[0]) / (SHOULDER_M[1] - SHOULDER_M[0])
+    weight = np.where(ok, SHADOW_MAX_LLR * np.clip(covers, 0.0, 1.0), 0.0)
+    near_half = np.where(left, shade[4], shade[3])
+    told = clear & ok & (np.abs(far - near) > 0.5) & (np.maximum(shade[2], near_half) < 0.5)
+    if told.sum() >= SHADOW_MIN_STATIONS:
+        agree = float(np.mean(far[told] > near[told]))
+        if agree < SUN_AGREE:
+            logger.debug("no sky shade: %.2f of bodies in the sun shade the sun's side", agree)
+            return None
+    body = weight * far * (1.0 - near) * (1.0 - shade[2])
+    return body, weight * near * (1.0 - far), np.where(ok, far, 1.0)
 
 
 def _separating_side(
