@@ -42,6 +42,9 @@ class Car:
     length_m: float
     type: str = "covered"
     colour: str = "rust"
+    roof: tuple[tuple[float, float], ...] = ()
+    """Dark roof equipment (fans, hatches, exhausts): (start m from ``s0_m``, length m)
+    patches across the middle of the roof (|u| < 0.8 m), the body's sides running on."""
 
     @property
     def s1_m(self) -> float:
@@ -175,11 +178,11 @@ def render(
             shadowed |= sh
             # The sun lies opposite the shadow: across the track, towards where the
             # shadow's offset moves a point's across coordinate.
-            bodies.append((car, body, u, np.sign(su - u)))
+            bodies.append((car, body, u, np.sign(su - u), s))
     img[:, shadowed] *= 0.45
     zenith = np.arctan2(float(np.hypot(*shadow_m)), 4.0)
     glint_u = 1.6 * np.sin(zenith / 2)
-    for car, body, u, sun_side in bodies:
+    for car, body, u, sun_side, s in bodies:
         col = np.array(BODY_COLOURS[car.colour])
         if car.type == "tank":
             shade = 0.55 + 0.6 * np.cos(np.clip(u / 1.6, -1, 1) * np.pi / 2)
@@ -198,6 +201,9 @@ def render(
         else:
             for b in range(3):
                 img[b][body] = col[b]
+        for a0, length in car.roof:
+            kit = body & (np.abs(u) < 0.8) & (s >= car.s0_m + a0) & (s <= car.s0_m + a0 + length)
+            img[:, kit] = 0.06
         if snow:
             img[:, body] = 0.55 * img[:, body] + 0.4
     img = img.reshape(3, grid.height, ss, grid.width, ss).mean(axis=(2, 4))

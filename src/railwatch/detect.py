@@ -462,6 +462,12 @@ scale gives about 0.3 and more; a scene resampled from pixels twice the grid's o
 has almost none at that scale (about 0.1): there a car body is some 3 pixels wide, the
 rails are not seen and the shoulder beside a body is blurred into it."""
 
+GAP_EDGE_SHARE = 0.5
+"""Least break of a roof's edge, as a share of the break in its middle, for a coupling
+gap next to dark roof equipment (:func:`_width_gap_evidence`). A gap breaks the whole
+width alike (about 1); a dark patch confined to the middle of the roof reaches the
+edges only through the blur of the pixels, a small part of its contrast."""
+
 
 # --------------------------------------------------------------------------- results
 
@@ -1084,6 +1090,7 @@ def station_evidence(
             core[k] / noise[:, None],
             (edges[0][k] / noise[:, None], edges[1][k] / noise[:, None]),
             step,
+            resolved=resolved,
         )
         sl = slice(i0, i0 + n)
         b_sl = None if bed is None else bed[sl]
@@ -2715,8 +2722,8 @@ def count_distribution(
 # --------------------------------------------------------------------------- vehicles
 
 
-def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.ndarray:
-    """Bonus per station boundary for a gap between two vehicles.
+def _break_size(colour: np.ndarray, step: float) -> np.ndarray:
+    """(n + 1,) how far the colour breaks at each station boundary (see :func:`_gap_evidence`).
 
     ``colour`` is (bands, n), unsmoothed, in noise units. In a coupling gap the strip
     shows ballast or shadow, unlike the bodies on either side; where two bodies touch,
@@ -2737,8 +2744,18 @@ def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.nd
     here = mean(idx - 1, idx + 1)
     dev = np.minimum(np.linalg.norm(here - left, axis=0), np.linalg.norm(here - right, axis=0))
     change = 0.5 * np.linalg.norm(left - right, axis=0)
-    g = np.maximum(dev, change)
-    return weight * np.minimum(g, 8.0) ** 2 / 2
+    return np.maximum(dev, change)
+
+
+def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.ndarray:
+    """Bonus per station boundary for a gap between two vehicles.
+
+    ``colour`` is (bands, n), unsmoothed, in noise units. In a coupling gap the strip
+    shows ballast or shadow, unlike the bodies on either side; where two bodies touch,
+    the colour changes from one to the other. Bodies are judged 1-4 m away on each side
+    (:func:`_break_size`).
+    """
+    return weight * np.minimum(_break_size(colour, step), 8.0) ** 2 / 2
 
 
 def _boundary_mean(x: np.ndarray) -> np.ndarray:
@@ -2755,6 +2772,8 @@ def _width_gap_evidence(
     core: np.ndarray,
     edges: tuple[np.ndarray, np.ndarray],
     step: float,
+    *,
+    resolved: bool = True,
 ) -> np.ndarray:
     """Gap evidence per station boundary (:func:`_gap_evidence`) across the body's width.
 
@@ -2776,6 +2795,10 @@ def _width_gap_evidence(
         (bands, n) colours of the bands along the left and right edge, noise units.
     step : float
         Station spacing, metres.
+    resolved : bool
+        Whether the scene resolves the grid pixel (:func:`_fine_detail`); only then
+        are the edges seen apart from the middle, and an edge's break smaller than
+        :data:`GAP_EDGE_SHARE` of the middle's is put down to the blur of a roof patch.
 
     Returns
     -------
@@ -2792,7 +2815,14 @@ def _width_gap_evidence(
     # patch the colour change it sees is the patch's own.
     reach = max(1, int(round(4.0 / step)))
     roof = ndi.maximum_filter1d(roof.astype(np.uint8), 2 * reach + 1).astype(bool)
-    both = np.minimum(*(_gap_evidence(e, step) for e in edges))
+    # The edges pick up some of the patch through the blur of the pixels: an edge's
+    # break smaller than GAP_EDGE_SHARE of the middle's is the patch's, not a gap's.
+    # (Where the scene is resampled from coarser pixels, the edges and the middle are
+    # the same pixels and the shares tell nothing.)
+    mid_break = GAP_EDGE_SHARE * _break_size(core, step) if resolved else 0.0
+    both = np.minimum(
+        *(np.where(_break_size(e, step) >= mid_break, _gap_evidence(e, step), 0.0) for e in edges)
+    )
     return np.where(roof, np.minimum(cut, both), cut)
 
 
