@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 from scipy import ndimage as ndi
+from shapely.geometry import box
 
 from detect_fixtures import make_grid, render, straight_line, train
 from railwatch.detect import (
@@ -14,6 +15,8 @@ from railwatch.detect import (
     _ambiguous_length_m,
     _contrast_floor,
     _fine_detail,
+    analyse_scene,
+    learn_background,
     station_evidence,
 )
 from railwatch.quality import observe_tracks
@@ -119,3 +122,118 @@ def test_only_unresolved_scenes_mark_shade_unsure():
     # The same scene taken as resolved has none (the rails tell shade from a body).
     evs = _evidence(sc, lines, resolved=True)
     assert not np.concatenate([e.unsure for e in evs]).any()
+
+
+# ---------------------------------------------------------------- a track's own shoulder
+
+SNOW_TRACKS_Y = tuple(10.0 + 5.3 * k for k in range(8))
+SNOW_CARS = train(0, 25, [14.0] * 5, colours=["black"] * 5) + train(
+    2, 30, [14.5] * 5, colours=["blue", "red", "rust", "green", "red"]
+)
+SKY_TINT = np.array([0.55, 0.62, 0.75])  # shade on snow: lit by the blue sky alone
+
+
+def _snowy_1m_yard(*, dark_shoulder: float):
+    """Eight snow-covered tracks seen at 1 m pixels on a 0.5 m grid, low sun to -y.
+
+    The shadow-side shoulder of T5 (its -y side) is darker by ``dark_shoulder`` along
+    the whole track: a bed off its surveyed line, snow drifted on one side.
+    """
+    res, factor = 1.0, 2
+    g = make_grid(130, 60, res=res)
+    lines = [straight_line(g, y) for y in SNOW_TRACKS_Y]
+    sc = render(g, lines, SNOW_CARS, seed=5, snow=True, shadow_m=(0.0, -3.0))
+    lit = render(g, lines, SNOW_CARS, seed=5, snow=True, shadow_m=(0.0, 0.0)).data
+    shade = sc.data.mean(axis=0) < 0.75 * lit.mean(axis=0)
+    data = np.where(shade[None], lit * SKY_TINT[:, None, None], lit)
+    ys = g.bounds[3] - (np.arange(g.height) + 0.5) * res - g.bounds[1]
+    strip = (ys > SNOW_TRACKS_Y[4] - 3.3) & (ys < SNOW_TRACKS_Y[4] - 1.8)
+    data[:, strip, :] *= 1.0 - dark_shoulder
+    fine = make_grid(g.width * factor, g.height * factor, res=res / factor)
+    data = np.stack([ndi.zoom(b, factor, order=3) for b in data]).astype(np.float32)
+    valid = np.ones(fine.shape, bool)
+    flines = [straight_line(fine, y) for y in SNOW_TRACKS_Y]
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(flines)])
+    minx, miny, maxx, maxy = fine.bounds
+    aoi = box(minx + 2, miny + 2, maxx - 2, maxy - 2)
+    site = Site(name="test", aoi=aoi)
+    return analyse_scene(data, ("red", "green", "blue"), valid, fine, tracks, aoi, site)
+
+
+def test_a_shoulder_dark_all_along_its_track_is_no_cast_shadow():
+    # The cars count by their colour and their shadows as usual...
+    plain = _snowy_1m_yard(dark_shoulder=0.0)
+    assert plain.quality.snow > 0.5
+    assert plain.railcars == 10
+    # ...and a shoulder darker than the scene's all along T5 is T5's usual look, not a
+    # train of ballast-coloured cars casting their shadows on it.
+    a = _snowy_1m_yard(dark_shoulder=0.5)
+    assert not [v for v in a.vehicles if v.track_id == "T5" and v.counted]
+    assert a.railcars == 10
+
+
+# ------------------------------------------------------- archive bed and a neighbour's shadow
+
+ARCHIVE_TRACKS_Y = (8.0, 13.3, 18.6, 23.9)
+
+
+def _shaded_bed_yard(*, shadow_m: float):
+    """A low sun throws a train's shadow on T3 over the empty T2, at 1 m pixels.
+
+    Five quiet dates make the archive; the busy date has seven cars on T3 and three on
+    T1. Shadows are continuous from each body out to ``shadow_m`` (-y). All scenes are
+    delivered on a 0.5 m grid (cubic), so the rails are not resolved.
+    """
+    g = make_grid(160, 32, res=1.0)
+    fine = make_grid(320, 64, res=0.5)
+    lines = [straight_line(g, y) for y in ARCHIVE_TRACKS_Y]
+    flines = [straight_line(fine, y) for y in ARCHIVE_TRACKS_Y]
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(flines)])
+
+    def up(data):
+        return np.stack([ndi.zoom(b, 2, order=3) for b in data]).astype(np.float32)
+
+    quiet = [
+        render(
+            g,
+            lines,
+            train(k % 4, 20 + 12 * k, [13.92] * 2, colours=["rust", "blue"]),
+            seed=k,
+        )
+        for k in range(5)
+    ]
+    cars = train(
+        2,
+        20,
+        [13.92] * 7,
+        colours=["rust", "blue", "black", "red", "green", "rust", "blue"],
+    ) + train(0, 40, [15.35] * 3, colours=["red", "blue", "rust"])
+    # The union of the footprints moved by 0.5 m steps: a shadow attached to its body.
+    busy = np.min(
+        [
+            render(g, lines, cars, seed=9, shadow_m=(0.0, k)).data
+            for k in np.arange(-0.5, shadow_m - 0.01, -0.5)
+        ],
+        axis=0,
+    )
+    bands = ("red", "green", "blue")
+    valid = np.ones(fine.shape, bool)
+    bg = learn_background(
+        [(up(s.data), bands, valid) for s in quiet] + [(up(busy), bands, valid)],
+        fine,
+        tracks,
+    )
+    minx, miny, maxx, maxy = fine.bounds
+    aoi = box(minx + 2, miny + 2, maxx - 2, maxy - 2)
+    site = Site(name="test", aoi=aoi)
+    return analyse_scene(up(busy), bands, valid, fine, tracks, aoi, site, background=bg)
+
+
+def test_an_empty_bed_in_a_neighbours_shadow_is_no_dark_car():
+    # T2's bed lies in the shadow of T3's train all along it. The scene's own neighbour
+    # shadows (side, tint, depth) explain it; against its own empty bed over the archive
+    # it is darker than the ground's full shadow only because the bed sits nearer the
+    # scene's dark level, which no body makes.
+    a = _shaded_bed_yard(shadow_m=-5.3)
+    assert not [v for v in a.vehicles if v.track_id == "T2" and v.counted]
+    assert a.railcars == 10

@@ -348,6 +348,19 @@ SHADOW_AGREE = 0.85
 SHADOW_MAX_LLR = 6.0
 """Largest evidence from a cast shadow."""
 
+TRACK_SHOULDER_QUANTILE = 25.0
+"""Percentile of a track's own empty-colour stations that sets its usual shoulder darkening.
+
+A body's shadow is as long as the body, a train's at most a few hundred metres; a shoulder
+darker along the whole track (a bed drawn off its centre line, snow drifted on one side,
+ground of another colour) is that track's usual look. A low quantile keeps a train of
+ballast-coloured cars standing on up to three quarters of the track from becoming the
+level it is judged against.
+"""
+
+TRACK_SHOULDER_MIN_M = 30.0
+"""Least length of empty-colour stations on a track for its own shoulder level (two cars)."""
+
 SHADOW_SEPARATION = 3.0
 """Robust spreads of empty track's shoulder darkening by which the clear bodies' cast
 shadows must stand out for the scene's shadow side to count (:func:`_separating_side`)."""
@@ -1000,12 +1013,25 @@ def station_evidence(
                 rails = np.minimum(side_rail[0], side_rail[1])
                 in_shade = np.where(dark_all > 0, base + rails - SHADOW_MAX_LLR * dark_all, np.inf)
                 z = np.minimum(z, np.minimum(lit_far, in_shade))
+        # Stations that only the shadow of a body on the next track explains.
+        in_nb_shadow = np.zeros(n_all, bool)
         if snowy:
             # Shade on snow is bluer and hides the rails: where a neighbour's body can
             # cast it, a shadow over the bed is expected (see _neighbour_shadow).
             rails = np.minimum(side_rail[0], side_rail[1])
             nb_z = _neighbour_shadow(
-                std, m, members, dark / noise, rails, frames, z, seen, shadow=shadow, lean=lean
+                std,
+                m,
+                members,
+                dark / noise,
+                rails,
+                frames,
+                z,
+                seen,
+                shadow=shadow,
+                lean=lean,
+                bands=o0.bands,
+                shade=ratios[0],
             )
             z = np.minimum(z, nb_z)
         elif ratios[0] is not None:
@@ -1025,7 +1051,10 @@ def station_evidence(
                 reach=reach,
                 shadow=shadow,
                 lean=lean,
+                bands=o0.bands,
+                shade=ratios[0],
             )
+            in_nb_shadow = (nb_z < Z_THRESHOLD) & (z >= Z_THRESHOLD)
             z = np.minimum(z, nb_z)
         cast = None
         if not snowy or _snow_share(observations) >= SNOW_COVER_SHARE:
@@ -1068,7 +1097,12 @@ def station_evidence(
                 if ratios[0] is not None:
                     rgb = [list(o0.bands).index(b) for b in ("red", "green", "blue")]
                     shade = -float(np.log(ratios[0][rgb]).mean())
-                z = z + _archive_evidence(bed - own, z, members, seen, shade)
+                # The shade depth is learned on open ground beside the bodies; the bed
+                # of a track in the shadow of the next track's bodies is the one place
+                # where a calibrated explanation (side, tint, depth) already says shade.
+                z = z + np.where(
+                    in_nb_shadow, 0.0, _archive_evidence(bed - own, z, members, seen, shade)
+                )
         if not resolved:
             # Without the rails a dark body and a deep shadow over the bed look alike:
             # where only the shadow explains a station it is inconclusive.
@@ -1315,6 +1349,9 @@ def _cast_shadow_evidence(
         # is lit, a dark bed is no shade but the body itself (a dark car on snow).
         bed_dark = np.minimum(bed_dark, np.where(left, dark[1], dark[0]))
     x = sh - np.maximum(bed_dark, 0.0)
+    # A track whose shadow-side shoulder is darker than the scene's all along is judged
+    # against its own usual level: only the darkening beyond it is a body's shadow.
+    x = x - _track_level(x, owner, ref, frames[0].step_m, float(np.median(x[ref])))
     mu_e = float(np.median(x[ref]))
     sd_e = max(0.02, 1.4826 * float(np.median(np.abs(x[ref] - mu_e))))
     mu_b = float(np.median(sh[clear]))
@@ -1349,6 +1386,48 @@ def _cast_shadow_evidence(
         foreign = foreign | (np.where(left, dark[1], dark[0]) > 0.5 * mu_b)
         foreign = foreign | _oblique(xy, normals, owner, cKDTree(xy))
     return np.where(foreign, 0.0, np.clip(llr * np.abs(across), 0.0, SHADOW_MAX_LLR))
+
+
+def _track_level(
+    x: np.ndarray, owner: np.ndarray, ref: np.ndarray, step_m: float, scene_level: float
+) -> np.ndarray:
+    """How much darker than the scene's each track's shoulder usually is, per station.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (N,) shoulder darkening per station (log units, positive: darker).
+    owner : numpy.ndarray
+        (N,) track index of every station.
+    ref : numpy.ndarray
+        (N,) bool, observed stations of the empty-track colour.
+    step_m : float
+        Station spacing, metres.
+    scene_level : float
+        The scene's usual darkening beside empty track (median of ``x`` over ``ref``).
+
+    Returns
+    -------
+    numpy.ndarray
+        (N,) non-negative excess of the track's :data:`TRACK_SHOULDER_QUANTILE` over
+        ``scene_level``; 0 on tracks with under :data:`TRACK_SHOULDER_MIN_M` of ``ref``.
+
+    Examples
+    --------
+    >>> x = np.r_[np.zeros(200), np.full(200, 0.15)]
+    >>> owner = np.repeat([0, 1], 200)
+    >>> lvl = _track_level(x, owner, np.ones(400, bool), 0.25, 0.0)
+    >>> float(lvl[0]), float(lvl[-1])
+    (0.0, 0.15)
+    """
+    out = np.zeros(x.shape)
+    need = TRACK_SHOULDER_MIN_M / step_m
+    for k in np.unique(owner):
+        own = ref & (owner == k)
+        if own.sum() >= need:
+            level = float(np.percentile(x[own], TRACK_SHOULDER_QUANTILE))
+            out[owner == k] = max(level - scene_level, 0.0)
+    return out
 
 
 def _sky_shade(
@@ -1722,6 +1801,8 @@ def _neighbour_shadow(
     reach: tuple[np.ndarray, np.ndarray] | None = None,
     shadow: np.ndarray | None = None,
     lean: np.ndarray | None = None,
+    bands: Sequence[str] | None = None,
+    shade: np.ndarray | None = None,
 ) -> np.ndarray:
     """Body evidence against empty track in the shadow of a body on the neighbouring track.
 
@@ -1772,6 +1853,16 @@ def _neighbour_shadow(
         With ``shadow``, only clear bodies with their shadow-side shoulder the darker
         teach the shade: a bed in a neighbour's shadow taken for a body shows the reverse.
 
+    bands : sequence of str, optional
+        Band names of ``std``. The test that the shadow's tint is sky light compares
+        blue with red and bounds the visible bands only (sky light has little
+        near-infrared: shade darkens it most). Without names, the first band is taken
+        for red and the last for blue, all bands bounded.
+    shade : numpy.ndarray, optional
+        (b,) the scene's shadow colour learned on the ground beside its clear bodies
+        (:func:`_shadow_ratio`). A tint nearer to it than to neutral in every visible
+        band is sky light too, however blue (a clear winter sky).
+
     Returns
     -------
     numpy.ndarray
@@ -1783,6 +1874,10 @@ def _neighbour_shadow(
     clear = seen & (z >= Z_THRESHOLD + SHADOW_CLEAR_Z)
     if members.sum() < 20 or clear.sum() < SHADOW_MIN_STATIONS:
         return none
+    red, blue, visible = 0, std.shape[0] - 1, np.arange(std.shape[0])
+    if bands is not None and {"red", "blue"} <= set(bands):
+        red, blue = list(bands).index("red"), list(bands).index("blue")
+        visible = np.array([i for i, b in enumerate(bands) if b in ("red", "green", "blue")])
     xy, normals, owner = _station_geometry(frames)
     n_all = xy.shape[0]
     mid = 0.5 * (NEIGHBOUR_M[0] + NEIGHBOUR_M[1])
@@ -1843,7 +1938,12 @@ def _neighbour_shadow(
                 break
             tint = np.median(tint_all[:, near], axis=1)
         # Light from the sky alone is no redder and not much bluer than daylight.
-        sky = tint[-1] >= tint[0] and float(np.max(np.abs(tint - 1.0))) <= NEIGHBOUR_MAX_TINT
+        off = np.abs(tint[visible] - 1.0)
+        sky = tint[blue] >= tint[red] and float(np.max(off)) <= NEIGHBOUR_MAX_TINT
+        if not sky and shade is not None and tint[blue] >= tint[red]:
+            # As blue as the scene's own shadows on the ground: sky light as well.
+            own = shade / max(float(shade.mean()), 1e-6)
+            sky = bool(np.all(np.abs(tint[visible] - own[visible]) < off))
         enough = near.size >= max(SHADOW_MIN_STATIONS, NEIGHBOUR_SHARE * cand.size)
         if sky and enough and (best is None or near.size > best[0].size):
             best = (near, tint, across, sign * axis if sun_across is None else shadow)
