@@ -1015,30 +1015,13 @@ def station_evidence(
                 z = np.minimum(z, np.minimum(lit_far, in_shade))
         # Stations that only the shadow of a body on the next track explains.
         in_nb_shadow = np.zeros(n_all, bool)
-        if snowy:
-            # Shade on snow is bluer and hides the rails: where a neighbour's body can
-            # cast it, a shadow over the bed is expected (see _neighbour_shadow).
+        if snowy or ratios[0] is not None:
+            # On snow shade is bluer and hides the rails: where a neighbour's body can
+            # cast it, a shadow over the bed is expected (see _neighbour_shadow). On bare
+            # ground, with a low sun a body's shadow crosses the ground to the next bed,
+            # whose rails fade in it: shade there, where that ground is shaded too.
             rails = np.minimum(side_rail[0], side_rail[1])
-            nb_z = _neighbour_shadow(
-                std,
-                m,
-                members,
-                dark / noise,
-                rails,
-                frames,
-                z,
-                seen,
-                shadow=shadow,
-                lean=lean,
-                bands=o0.bands,
-                shade=ratios[0],
-            )
-            z = np.minimum(z, nb_z)
-        elif ratios[0] is not None:
-            # With a low sun a body's shadow crosses the ground to the next bed, whose
-            # rails fade in it: shade there, where that ground is shaded too.
-            rails = np.minimum(side_rail[0], side_rail[1])
-            reach = _shaded_ground(shoulders, members & seen, ratios[0], under)
+            reach = None if snowy else _shaded_ground(shoulders, members & seen, ratios[0], under)
             nb_z = _neighbour_shadow(
                 std,
                 m,
@@ -1054,7 +1037,8 @@ def station_evidence(
                 bands=o0.bands,
                 shade=ratios[0],
             )
-            in_nb_shadow = (nb_z < Z_THRESHOLD) & (z >= Z_THRESHOLD)
+            if not snowy:
+                in_nb_shadow = (nb_z < Z_THRESHOLD) & (z >= Z_THRESHOLD)
             z = np.minimum(z, nb_z)
         cast = None
         if not snowy or _snow_share(observations) >= SNOW_COVER_SHARE:
