@@ -633,7 +633,8 @@ def centre_tracks(
     yard tracks at 1:4 was moved 1.2-1.3 m onto them). A track with less than
     :data:`CENTRE_MIN_CLEAR_M` of clear stations is kept as given. Where the clear
     stations and all of them agree within the search's resolution (one across sample),
-    all of them decide (more stations, less noise).
+    all of them decide (more stations, less noise); where they do not, the profile is
+    ambiguous and the line is kept as given too.
     """
     from railwatch.tracks import Track, sample_profile
 
@@ -654,8 +655,9 @@ def centre_tracks(
             c_whole = symmetry_offset(whole, strip.frame.offsets_m, max_offset_m)
             # Within the search's resolution (one across sample) the converging tracks
             # made no difference, and every station (more of them, less noise) decides.
-            if abs(c - c_whole) <= step + 1e-9:
-                c = c_whole
+            # Beyond it the profile is ambiguous (at 1.0 m either estimate can lock on a
+            # rail or a bed edge 1.2 m off): the line is kept as given.
+            c = c_whole if abs(c - c_whole) <= step + 1e-9 else 0.0
         line = t.line
         if abs(c) >= 0.05 and t.line.length > 10:
             moved = t.line.offset_curve(c)
