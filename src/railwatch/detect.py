@@ -56,7 +56,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -2806,6 +2806,21 @@ def count_distribution(
 # --------------------------------------------------------------------------- vehicles
 
 
+def _window_mean(x: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``mean(a, b)``: (bands, k) means of ``x`` (bands, n) over stations ``[a, b)``.
+
+    Bounds are clipped to the track; from one cumulative sum, for any number of windows.
+    """
+    n = x.shape[1]
+    cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
+
+    def mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.clip(a, 0, n), np.clip(b, 0, n)
+        return (cs[:, b] - cs[:, a]) / np.maximum(b - a, 1)
+
+    return mean
+
+
 def _break_size(colour: np.ndarray, step: float) -> np.ndarray:
     """(n + 1,) how far the colour breaks at each station boundary (see :func:`_gap_evidence`).
 
@@ -2813,22 +2828,21 @@ def _break_size(colour: np.ndarray, step: float) -> np.ndarray:
     shows ballast or shadow, unlike the bodies on either side; where two bodies touch,
     the colour changes from one to the other. Bodies are judged 1-4 m away on each side.
     """
-    n = colour.shape[1]
     near = max(1, int(round(0.75 / step)))
     far = max(near + 2, int(round(4.0 / step)))
-    cs = np.concatenate([np.zeros((colour.shape[0], 1)), np.cumsum(colour, axis=1)], axis=1)
-    idx = np.arange(n + 1)
-
-    def mean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a, b = np.clip(a, 0, n), np.clip(b, 0, n)
-        return (cs[:, b] - cs[:, a]) / np.maximum(b - a, 1)
-
+    idx = np.arange(colour.shape[1] + 1)
+    mean = _window_mean(colour)
     left = mean(idx - far, idx - near)
     right = mean(idx + near, idx + far)
     here = mean(idx - 1, idx + 1)
     dev = np.minimum(np.linalg.norm(here - left, axis=0), np.linalg.norm(here - right, axis=0))
     change = 0.5 * np.linalg.norm(left - right, axis=0)
     return np.maximum(dev, change)
+
+
+def _gap_bonus(breaks: np.ndarray, weight: float = 0.5) -> np.ndarray:
+    """Bonus per station boundary from its colour break (:func:`_break_size`)."""
+    return weight * np.minimum(breaks, 8.0) ** 2 / 2
 
 
 def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.ndarray:
@@ -2839,16 +2853,13 @@ def _gap_evidence(colour: np.ndarray, step: float, weight: float = 0.5) -> np.nd
     the colour changes from one to the other. Bodies are judged 1-4 m away on each side
     (:func:`_break_size`).
     """
-    return weight * np.minimum(_break_size(colour, step), 8.0) ** 2 / 2
+    return _gap_bonus(_break_size(colour, step), weight)
 
 
 def _boundary_mean(x: np.ndarray) -> np.ndarray:
     """(bands, n + 1) mean of the stations either side of each station boundary."""
-    n = x.shape[1]
-    cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1)], axis=1)
-    idx = np.arange(n + 1)
-    a, b = np.clip(idx - 1, 0, n), np.clip(idx + 1, 0, n)
-    return (cs[:, b] - cs[:, a]) / np.maximum(b - a, 1)
+    idx = np.arange(x.shape[1] + 1)
+    return _window_mean(x)(idx - 1, idx + 1)
 
 
 def _width_gap_evidence(
@@ -2904,9 +2915,8 @@ def _width_gap_evidence(
     # (Where the scene is resampled from coarser pixels, the edges and the middle are
     # the same pixels and the shares tell nothing.)
     mid_break = GAP_EDGE_SHARE * _break_size(core, step) if resolved else 0.0
-    both = np.minimum(
-        *(np.where(_break_size(e, step) >= mid_break, _gap_evidence(e, step), 0.0) for e in edges)
-    )
+    breaks = [_break_size(e, step) for e in edges]
+    both = np.minimum(*(np.where(b >= mid_break, _gap_bonus(b), 0.0) for b in breaks))
     return np.where(roof, np.minimum(cut, both), cut)
 
 
