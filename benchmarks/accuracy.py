@@ -25,7 +25,8 @@ error, i.e. how well the scenes are registered to each other (all a stack withou
 surveyed tracks can do: its shifts have median zero).
 
 ``type_acc`` is the share of matched vehicles whose type agrees with the truth (every
-scored acquisition; at 1.0 m types are ``unknown``, so they count as wrong).
+scored acquisition; at 1.0 m types rest mostly on length, and only from 1.5 m on are they
+``unknown``, which counts as wrong).
 
 Run from the repository root::
 
