@@ -83,6 +83,11 @@ logger = logging.getLogger(__name__)
 MAX_SHIFT_M = 15.0
 """Largest georeferencing error searched for during alignment."""
 
+ALONG_SEARCH_M = 4.0
+"""Largest correction along the tracks of the whole-image registration of a stack to its
+surveyed tracks (:func:`railwatch.align.register_to_tracks`); that registration was off
+by up to 1.3 m along them on the tuning archives."""
+
 OVERPASS_MAX_AZIMUTH_SPREAD_DEG = 10.0
 """Largest half-range of the sun's azimuth over the site's overpass window for a
 date-only product to take the sun at the window's middle. Well inside the detector's
@@ -779,11 +784,20 @@ def build_stack(
             # The stack is centred on the median georeferencing of its scenes; surveyed track
             # lines are true positions. Register the stack to them, so every scene lands on
             # its tracks however biased the provider's georeferencing.
+            # Lines cut at the AOI run on beyond it: not bed ends to register to.
             template = align_mod.track_template(
-                (grid.height, grid.width), grid.transform, [ln for _, ln in site_lines]
+                (grid.height, grid.width),
+                grid.transform,
+                align_mod.extend_clipped_ends([ln for _, ln in site_lines], aoi),
             )
-            delta = align_mod.estimate_shift(
-                template, ref, valid=ref_valid, max_shift_px=_max_shift_px(grid)
+            delta = align_mod.register_to_tracks(
+                template,
+                ref,
+                valid=ref_valid,
+                max_shift_px=_max_shift_px(grid),
+                max_along_px=ALONG_SEARCH_M / grid.resolution_m,
+                # One bed end (a 3.5 m bed) at the least.
+                min_along_edge_px=2 * align_mod.BED_HALF_WIDTH_M / grid.resolution_m,
             )
             logger.info(
                 "stack registered to the site tracks: %.2f m",
