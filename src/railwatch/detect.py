@@ -459,6 +459,18 @@ casts at least this tall a shadow."""
 BODY_EDGE_M = 1.6
 """Half width of a railcar body (3.1-3.3 m wide): its shadow starts here."""
 
+NO_SHADOW_LLR = 3.0
+"""Log-likelihood ratio (empty vs body) of a far shoulder in the sun where the lowest
+body's shadow would cover it in full (:func:`_own_shadow`): on the snow scenes of the
+1.0 m tuning archives (seeds 14, 24, 29) about 0.95 of the empty stations and at most 0.1
+of the body stations show it lit over :data:`SHADE_RUN_M` (log 19 = 2.9); on one scene,
+a train beside a dark strip of road whose tint is not the sky's, 0.3."""
+
+SHADE_RUN_M = 4.0
+"""Along-track window (metres) over which a body's shadow on its far shoulder is sought
+(:func:`_own_shadow`): shorter than any railcar (10 m and more), longer than the one or
+two pixels over which noise, a coupling gap or a snow patch break a shadow at 1.0 m."""
+
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
 (the strip is oversampled and smoothed), so the per-station evidence is not independent."""
@@ -1064,6 +1076,12 @@ def station_evidence(
             cast = sky_own[0] if cast is None else np.maximum(cast * sky_own[2], sky_own[0])
         if cast is not None:
             z = z + cast
+        if sky_own is not None and not resolved:
+            # Without the rails, a pale patch of snow over the bed (or a bare one in the
+            # snow) looks like a body by colour alone; but every body, even a flat car's
+            # deck, shades its far shoulder (_own_shadow). Added last, like the cast
+            # shadow: the scene's clear bodies above calibrate shade and shadows.
+            z = z - sky_own[3]
         bed = None if snowy else _bed_ratio(allc, level, dark, o0.bands)
         same_ground = ref is not None and ratio is not None
         if same_ground:
@@ -1488,7 +1506,7 @@ def _own_shadow(
     elevation_deg: float,
     seen: np.ndarray,
     clear: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Body evidence from which shoulder of a track lies in shade, the sun known.
 
     Shadows fall away from the sun: a body shades the shoulder on its shadow side (the
@@ -1529,6 +1547,12 @@ def _own_shadow(
         empty track in a neighbour's shadow (the far shoulder lit).
     far : numpy.ndarray
         (N,) shade share of the far shoulder; 1 where the shoulders tell nothing.
+    unshaded : numpy.ndarray
+        (N,) non-negative log-likelihood ratio for empty track whatever the near
+        shoulder: the far shoulder lit all along :data:`SHADE_RUN_M`, up to
+        :data:`NO_SHADOW_LLR` times the share of it the lowest body's shadow covers.
+        Without the rails it tells a pale snow patch over a bed from a body
+        (:func:`station_evidence` uses it only where the rails are not resolved).
     """
     xy, normals, owner = _station_geometry(frames)
     across = normals @ shadow
@@ -1552,7 +1576,18 @@ def _own_shadow(
             logger.debug("no sky shade: %.2f of bodies in the sun shade the sun's side", agree)
             return None
     body = weight * far * (1.0 - near) * (1.0 - shade[2])
-    return body, weight * near * (1.0 - far), np.where(ok, far, 1.0)
+    # A body's shadow runs along its whole length: the far shoulder counts as lit only
+    # where no station within SHADE_RUN_M shows it shaded (noise, a coupling gap or a
+    # snow patch inside the shadow break it for a pixel or two, not for a car's length).
+    size = max(1, int(round(SHADE_RUN_M / frames[0].step_m))) | 1
+    shaded_run = np.concatenate(
+        [
+            ndi.maximum_filter1d(np.where(ok, far, 0.0)[owner == k], size=size, mode="nearest")
+            for k in range(len(frames))
+        ]
+    )
+    unshaded = NO_SHADOW_LLR * np.clip(covers, 0.0, 1.0) * (1.0 - shaded_run)
+    return body, weight * near * (1.0 - far), np.where(ok, far, 1.0), np.where(ok, unshaded, 0.0)
 
 
 def _separating_side(
