@@ -71,3 +71,68 @@ def test_solving_the_stack_with_threads_gives_the_same_shifts(yard):
     assert solve_shifts(spectra, scenes[0].gray.shape, workers=2) == one
     # Scene 1 lies 2.5 m east and 1 m south of scene 0: moved back 5 columns and 2 rows.
     assert abs((one[1][1] - one[0][1]) + 5.0) < 1.0 and abs((one[1][0] - one[0][0]) + 2.0) < 1.0
+
+
+def test_a_cloudy_scene_is_placed_where_its_right_matches_agree():
+    """A cloud's soft rim pulls most of a scene's matches onto wrong peaks; not all alike.
+
+    The five clear scenes (one snowy) are anchors; the cloudy one matches two of them
+    right and three wrong, each wrong one elsewhere along the tracks (a shift along
+    parallel tracks barely changes their correlation). A median of the five takes the
+    wrong side; the two right ones agree with each other within a pixel.
+    """
+    from scipy import ndimage as ndi
+
+    from railwatch.align import edge_spectrum, solve_shifts
+
+    g = make_grid(300, 160)
+    lines = [straight_line(g, y) for y in (25, 30.3, 35.6, 40.9)]
+    lines.append(arc_line(g, radius_m=300, y_m=50))
+    offs = [(0, 0), (2.5, -1.0), (-3.0, 4.0), (1.0, 1.0), (-2.0, -2.5), (3.5, 2.0)]
+    scenes = [
+        render(
+            g,
+            lines,
+            train(k % 4, 10 + 13 * k, [13.92] * 3),
+            seed=k,
+            offset_m=off,
+            snow=k == 0,
+            supersample=2,
+            n_patches=0,
+        )
+        for k, off in enumerate(offs)
+    ]
+    # Scene 3 under a thick cloud whose rim fades over about 15 px (7.5 m).
+    yy, xx = np.mgrid[0 : g.shape[0], 0 : g.shape[1]]
+    core = ((xx - 120) / 150) ** 2 + ((yy - 40) / 70) ** 2 < 1
+    alpha = 0.97 * ndi.gaussian_filter(core.astype(float), 15)
+    cloudy = scenes[3].gray * (1 - alpha) + 0.9 * alpha
+    grays = [s.gray for s in scenes[:3]] + [cloudy.astype(np.float32)]
+    grays += [s.gray for s in scenes[4:]]
+    spectra = [edge_spectrum(gr, scenes[0].valid) for gr in grays]
+    got = np.array(solve_shifts(spectra, g.shape))
+    # A feature moved +x m east, +y m north is moved back -x/res columns, +y/res rows.
+    true = np.array([(y / 0.5, -x / 0.5) for x, y in offs])
+    err = got - true
+    err -= np.median(err, axis=0)
+    assert np.hypot(*err.T).max() < 1.0
+
+
+def test_an_anchor_is_not_placed_by_its_one_wrong_pair():
+    """Anchor 1 locked on a wrong peak with the fixed anchor 0 only (a cloudy scene against
+    a snowy one); every scene seen from both places it right."""
+    from railwatch.align import _solve_positions
+
+    rng = np.random.default_rng(0)
+    n, anchors = 8, [0, 1, 2, 3]
+    true = rng.uniform(-10, 10, (n, 2))
+    true[0] = 0.0
+    edges = []
+    for a in anchors:
+        for i in range(n):
+            if i != a and not (i in anchors and i < a):
+                dy, dx = true[i] - true[a] + rng.normal(0, 0.1, 2)
+                edges.append((a, i, float(dy), float(dx)))
+    edges[0] = (0, 1, float(true[1, 0] + 26.0), float(true[1, 1] - 15.0))
+    pos = _solve_positions(n, edges, 0, anchors=anchors)
+    assert np.abs(pos - true).max() < 0.5

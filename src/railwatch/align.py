@@ -383,6 +383,9 @@ def solve_shifts(
     score = [u * min(1.0, en / typical) for u, en in zip(usable, energy, strict=True)]
     order = np.argsort(score, kind="stable")[::-1]
     good = [int(i) for i in order if score[i] >= 0.8 * score[order[0]]]
+    # One or two anchors cannot outvote a pair locked on a wrong peak: with fewer that
+    # pass, the next most complete and sharp scenes vote too.
+    good += [int(i) for i in order[len(good) : min(3, n_anchors)] if usable[i] > 0]
     pick = np.unique(np.linspace(0, len(good) - 1, min(n_anchors, len(good))).round().astype(int))
     anchors = sorted(good[i] for i in pick)
     edges: list[tuple[int, int, float, float]] = []  # p_j - p_i = (dy, dx)
@@ -397,24 +400,71 @@ def solve_shifts(
     return [(float(p[0] - med[0]), float(p[1] - med[1])) for p in pos]
 
 
-def _median_start(
-    n: int, edges: Sequence[tuple[int, int, float, float]], fixed: int, anchors: Sequence[int]
+def _mode(votes: np.ndarray, scale_px: float) -> np.ndarray:
+    """The vote most of the others agree with: the densest point under a Cauchy kernel.
+
+    A median needs a majority of right votes; pair matches that lock on a wrong peak are
+    not a random minority but scattered along the yard's tracks (a shift along parallel
+    tracks barely changes their correlation), so several can be wrong at once while the
+    right ones still agree with each other to a fraction of a pixel. Where no two votes
+    agree within about a pixel, the median is kept.
+
+    Examples
+    --------
+    >>> _mode(np.array([[0.0, 0.0], [0.2, 0.1], [30.0, -7.0], [24.0, -5.0], [18.0, -31.0]]), 1.0)
+    array([0.2, 0.1])
+    """
+    votes = np.asarray(votes, float)
+    if len(votes) < 3:
+        return np.median(votes, axis=0)
+    dist = np.hypot(*(votes[:, None, :] - votes[None, :, :]).transpose(2, 0, 1))
+    support = (1.0 / (1.0 + (dist / scale_px) ** 2)).sum(axis=1)
+    # Two votes within a pixel of each other already beat any number of lone ones.
+    if support.max() < 1.5:
+        return np.median(votes, axis=0)
+    return votes[int(np.argmax(support))]
+
+
+def _consensus_start(
+    n: int,
+    edges: Sequence[tuple[int, int, float, float]],
+    fixed: int,
+    anchors: Sequence[int],
+    scale_px: float = 1.0,
 ) -> np.ndarray:
-    direct = {(i, j): (dy, dx) for i, j, dy, dx in edges}
+    """Positions implied by the pairs, each taken where most of its votes agree.
+
+    An anchor's position relative to the fixed one is voted on by their direct pair and by
+    every scene matched to both (p_b - p_a = d(a, k) - d(b, k)): one pair locked on a wrong
+    peak (a cloudy anchor against a snowy one) no longer places the anchor, and with it
+    every scene seen through it. Each scene then takes the :func:`_mode` of the positions
+    implied through the anchors.
+    """
+    direct = {(i, j): np.array([dy, dx]) for i, j, dy, dx in edges}
+
+    def rel(a: int, b: int) -> np.ndarray | None:
+        # Position of b minus position of a, voted on by every scene seen from both.
+        votes = [direct[(a, b)]] if (a, b) in direct else []
+        if (b, a) in direct:
+            votes.append(-direct[(b, a)])
+        votes += [
+            direct[(a, k)] - direct[(b, k)]
+            for k in range(n)
+            if k not in (a, b) and (a, k) in direct and (b, k) in direct
+        ]
+        return _mode(np.array(votes), scale_px) if votes else None
+
     apos = {fixed: np.zeros(2)}
     for a in anchors:
-        if a != fixed:
-            if (fixed, a) in direct:
-                apos[a] = np.array(direct[(fixed, a)])
-            elif (a, fixed) in direct:
-                apos[a] = -np.array(direct[(a, fixed)])
+        if a != fixed and (r := rel(fixed, a)) is not None:
+            apos[a] = r
     pos = np.zeros((n, 2))
     for k in range(n):
-        implied = [apos[a] + np.array(direct[(a, k)]) for a in apos if (a, k) in direct]
+        implied = [apos[a] + direct[(a, k)] for a in apos if (a, k) in direct]
         if k in apos:
             implied.append(apos[k])
         if implied:
-            pos[k] = np.median(np.array(implied), axis=0)
+            pos[k] = _mode(np.array(implied), scale_px)
     return pos
 
 
@@ -444,7 +494,7 @@ def _solve_positions(
     rhs = np.vstack([d, [0.0, 0.0]])
     w = np.ones(len(edges) + 1)
     w[-1] = 1e3
-    pos = _median_start(n, edges, fixed, anchors)
+    pos = _consensus_start(n, edges, fixed, anchors, scale_px)
     w[:-1] = 1.0 / (1.0 + (np.hypot(*(mat[:-1] @ pos - d).T) / scale_px) ** 2)
     for _ in range(20):
         sw = np.sqrt(w)[:, None]
