@@ -745,7 +745,10 @@ def _colour_modes(col: np.ndarray, seen: np.ndarray, radius: float) -> list[np.n
     modes: list[np.ndarray] = []
     # The seeds' paths often meet (medians of the same stations): each step is taken once.
     steps: dict[bytes, np.ndarray | None] = {}  # centre -> next centre, None: stop there
-    for q in (0.1, 0.3, 0.5, 0.7, 0.9):
+    # Seeds across the whole range of brightness: each path ends at the nearest mode
+    # uphill, and with few seeds a mode as common as empty ballast in a busy yard could be
+    # reached by none of them after a perturbation of a hundred-thousandth of a pixel.
+    for q in np.linspace(0.05, 0.95, 10):
         c = pts[:, int(order[int(q * (len(order) - 1))])]
         for _ in range(15):
             key = c.tobytes()
