@@ -67,3 +67,64 @@ def test_empty_yard_under_a_deep_cloud_shadow_has_no_vehicles():
     )
     assert a.quality.status == "ok"
     assert a.railcars == 0
+
+
+def _veiled_yard(rim, *, seed=4):
+    """Five empty tracks, a cloud over the western 15 m and its thin rim reaching 110 m.
+
+    The rim's opacity falls from ``rim`` to 0 over 15-110 m. Returns the scene, the
+    tracks, the cloud's opacity (H, W) and a background learned from four clear, empty
+    scenes of the same yard.
+    """
+    from scipy import ndimage as ndi
+
+    from railwatch.detect import learn_background
+
+    g = make_grid(300, 100)
+    lines = [straight_line(g, 15.0 + 4.6 * t) for t in range(5)]
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
+    clear = [render(g, lines, [], seed=k) for k in range(4)]
+    bg = learn_background([(s.data, s.bands, s.valid) for s in clear], g, tracks)
+    sc = render(g, lines, [], seed=seed)
+    x_m = (np.arange(g.width) + 0.5) * g.resolution_m
+    alpha = np.where(x_m < 15.0, 0.97, rim * np.clip((110.0 - x_m) / 95.0, 0.0, 1.0))
+    # A cloud's rim fades over metres: semi-transparent, it adds its own (white, flat)
+    # light and passes the rest of the ground's, rails still showing through.
+    alpha = ndi.gaussian_filter1d(alpha, 2.0 / g.resolution_m)[None] * np.ones((g.height, 1))
+    sc.data = (sc.data * (1 - alpha) + 0.88 * alpha).astype(np.float32)
+    return sc, tracks, alpha, bg
+
+
+def test_thin_cloud_that_keeps_the_rails_is_not_observed():
+    from railwatch.quality import observe_tracks
+
+    sc, tracks, alpha, bg = _veiled_yard(0.6)
+    obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, background=bg)
+    hidden, under = 0, 0
+    for o in obs:
+        col, row = (np.floor(v).astype(int) for v in ~sc.grid.transform @ (o.frame.x, o.frame.y))
+        on = (row >= 0) & (row < alpha.shape[0]) & (col >= 0) & (col < alpha.shape[1])
+        veil = np.zeros(row.shape)
+        veil[on] = alpha[row[on], col[on]]
+        thick = o.inside & (veil >= 0.35) & (veil < 0.9)
+        hidden += int(o.cloud[thick].sum())
+        under += int(thick.sum())
+        # The clear part of the yard (from 125 m east, the rim's end plus the cloud
+        # edge's margin) is seen.
+        clear = o.inside & (o.frame.s_m > 125.0)
+        assert clear.sum() > 50 and not o.cloud[clear].any()
+    # Under a veil hiding over a third of the ground's light (nearly) nothing is seen.
+    assert under > 500 and hidden >= 0.85 * under
+
+
+def test_uniform_haze_is_not_thin_cloud():
+    from railwatch.quality import CLOUD_EDGE_M, observe_tracks
+
+    sc, tracks, _, bg = _veiled_yard(0.0)
+    sc.data = (sc.data * 0.8 + 0.88 * 0.2).astype(np.float32)
+    obs = observe_tracks(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, background=bg)
+    # Only the cloud itself (15 m, its edge blurred over a few metres) and its margin
+    # are hidden, not the hazy yard.
+    beyond = 15.0 + CLOUD_EDGE_M + 10.0
+    assert all(o.cloud[o.inside & (o.frame.s_m < 10.0)].all() for o in obs)
+    assert not any(o.cloud[o.frame.s_m > beyond].any() for o in obs)

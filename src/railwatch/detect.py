@@ -3514,7 +3514,19 @@ def analyse_scene(
     sun = None
     if sun_azimuth_deg is not None and sun_elevation_deg is not None:
         sun = (float(sun_azimuth_deg), float(sun_elevation_deg))
-    evidence = station_evidence(obs, background=background, resolved=resolved, sun=sun)
+    # A thin cloud's rim is not seen: nothing under it is counted. The scene's light and
+    # empty-track statistics are still judged over it as over any observed track (the
+    # light correction and the empty-track levels were set with it, and taking a rim
+    # out moves the full-sun level under the rest of the yard).
+    rims = [o.thin for o in obs]
+    judged = [
+        o if r is None else replace(o, cloud=o.cloud & ~r) for o, r in zip(obs, rims, strict=True)
+    ]
+    evidence = station_evidence(judged, background=background, resolved=resolved, sun=sun)
+    evidence = [
+        ev if r is None else replace(ev, observed=ev.observed & ~r)
+        for ev, r in zip(evidence, rims, strict=True)
+    ]
     vehicles: list[Vehicle] = []
     dists: list[np.ndarray] = []
     unclear_m = 0.0

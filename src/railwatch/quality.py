@@ -11,6 +11,10 @@ per ``step`` along each centre line):
   the test is *bright and flat over at least ~10 m of track* (flat: in absolute terms, or
   for thin cloud over a very bright strip relative to its brightness), and with a
   background model *texture far below what this station shows in clear scenes*;
+* thin cloud: with a background model, in a scene where some cloud was found, a station
+  whose light is raised above what its contrast asks for (:func:`_veil`): a cloud's
+  semi-transparent rim adds its own light and lowers the contrast of everything beneath
+  it, however little it flattens;
 * snow: bright but textured.
 
 ``coverage`` is the observed share of the track length inside the AOI; ``cloud`` is the
@@ -74,6 +78,33 @@ HAZE_RATIO = 0.3
 MIN_CLOUD_M = 10.0
 """Clouds are large: flat runs shorter than this along a track are cars or roofs."""
 
+VEIL_LIGHT = 0.2
+"""Light added by thin cloud (reflectance units) from which a station is under cloud
+(:func:`_veil`): a cloud itself is about 0.8-0.9, so about a quarter of one in front of
+the ground."""
+
+VEIL_CONTRAST = 0.7
+"""Share of the usual contrast below which a station with added light is under thin
+cloud (:func:`_veil`): a veil passing a share ``t`` of the ground's light keeps that
+share of its contrast, here the same quarter to a third hidden as :data:`VEIL_LIGHT`
+adds. The usual contrast is the scene's, or the clear-scene texture where snow raises
+the scene's above it (dark rails on snow)."""
+
+VEIL_BRIGHTER = 0.1
+"""Least rise (reflectance units) above the brightness of the scene's usual light for a
+veil (:func:`_veil`): a quarter of a cloud's light in front of ground of about 0.45
+raises it by about this much. A station that is only less textured than usual (a
+usually busy station empty today) is not brighter."""
+
+VEIL_MAX_SNOW = 0.1
+"""Share of the observed track on snow above which thin cloud is not looked for: snow
+brightens the ground, not the light (as for the light correction of
+:mod:`railwatch.detect`)."""
+
+VEIL_LEVEL_TOL = 1.25
+"""Stations whose contrast is within this factor of the scene's median are in the
+scene's usual light (:func:`_veil`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Quality:
@@ -129,6 +160,10 @@ class TrackObservation:
         (n,) across-track standard deviation of the strip, reflectance units.
     bands : tuple of str
         Band names of ``values``.
+    thin : numpy.ndarray or None
+        (n,) bool, the part of ``cloud`` found only as a thin cloud's rim (:func:`_veil`,
+        with its margin): not seen, but its light is the yard's as usual (see
+        :func:`railwatch.detect.analyse_scene`). None where there is none.
     """
 
     track: Track
@@ -140,6 +175,7 @@ class TrackObservation:
     snow: np.ndarray
     texture: np.ndarray
     bands: tuple[str, ...] = ()
+    thin: np.ndarray | None = None
 
     @property
     def observed(self) -> np.ndarray:
@@ -206,7 +242,8 @@ def observe_tracks(
     aoi : shapely geometry
         AOI in the grid CRS.
     background : railwatch.detect.Background, optional
-        When given, its clear-scene texture per station sharpens the haze test.
+        When given, its clear-scene texture per station sharpens the haze test and
+        finds thin cloud that leaves the rails visible (:func:`_veil`).
 
     Returns
     -------
@@ -219,7 +256,7 @@ def observe_tracks(
     bad_px = ~(np.isfinite(scene_data).all(axis=0)) | ~np.asarray(valid, bool)
     invalid = bad_px.astype(np.float32)
     min_run = max(1, int(round(MIN_CLOUD_M / step)))
-    out = []
+    rows = []
     for track in tracks:
         frame = track_frame(grid, track.line, step_m=step, half_width_m=STRIP_HALF_WIDTH_M)
         values = sample_frame(scene_data, frame)
@@ -243,24 +280,158 @@ def observe_tracks(
         flat = tex_s < FLAT_TEXTURE
         flat |= (tex_s < THIN_CLOUD_TEXTURE * bri_s) & (bri_s > THIN_CLOUD_BRIGHT)
         ref_tex = None if background is None else background.texture_for(track.track_id, frame)
+        contrast = None
         if ref_tex is not None:
             flat |= tex_s < HAZE_RATIO * ref_tex
+            # The edge of a cloud or of its shadow crosses the strip as a ramp of light,
+            # which the plain spread counts as texture: measure it about a straight line.
+            ramp_free = ndi.median_filter(
+                _detrended_std(gray, frame.offsets_m), size=k, mode="nearest"
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                contrast = ramp_free / np.where(ref_tex > 0, ref_tex, np.nan)
         cand = flat & (bri_s > BRIGHT) & st_valid
-        cloud = np.zeros_like(cand)
-        for a, b in _runs(cand):
-            if b - a >= min_run:
-                cloud[a:b] = True
-        # Cloud edges are soft: thin, semi-transparent cloud around a detected core
-        # brightens and flattens the track without meeting the core's test.
-        if cloud.any():
-            edge = max(1, int(round(CLOUD_EDGE_M / step)))
-            cloud = ndi.binary_dilation(cloud, iterations=edge) & st_valid
+        rows.append((track, frame, values, inside, st_valid, texture, bri_s, contrast, cand))
+    edge = max(1, int(round(CLOUD_EDGE_M / step)))
+    # Cloud edges are soft: thin, semi-transparent cloud around a detected core or rim
+    # brightens and flattens the track without meeting either test.
+    clouds = [_soft_edges(_long_runs(r[8], min_run), r[4], edge) for r in rows]
+    seen = np.concatenate([r[3] & r[4] & ~c for r, c in zip(rows, clouds, strict=True)])
+    on_snow = np.concatenate([r[6] > 0.7 for r in rows])[seen]
+    # Thin cloud is the rim of a cloud: looked for only where the scene shows a cloud's
+    # core (a uniform thin layer is haze, which the scene's own level takes out), and
+    # not on snow, whose brightness maps the snow rather than the light.
+    thins: list[np.ndarray | None] = [None] * len(rows)
+    if any(c.any() for c in clouds) and on_snow.size and on_snow.mean() <= VEIL_MAX_SNOW:
+        veils = _veil([(r[6], r[7], r[3] & r[4] & ~r[8]) for r in rows])
+        thins = [
+            _soft_edges(_long_runs(v & r[4], min_run), r[4], edge) & ~c
+            for c, v, r in zip(clouds, veils, rows, strict=True)
+        ]
+    out = []
+    for (track, frame, values, inside, st_valid, texture, bri_s, _, _), cloud, thin in zip(
+        rows, clouds, thins, strict=True
+    ):
+        if thin is not None and thin.any():
+            cloud = cloud | thin
+        else:
+            thin = None
         snow = st_valid & ~cloud & (bri_s > 0.7)
         out.append(
             TrackObservation(
-                track, frame, values, inside, st_valid, cloud, snow, texture, tuple(bands)
+                track, frame, values, inside, st_valid, cloud, snow, texture, tuple(bands), thin
             )
         )
+    return out
+
+
+def _soft_edges(cloud: np.ndarray, valid: np.ndarray, edge: int) -> np.ndarray:
+    """``cloud`` widened by ``edge`` stations each way along the track, within ``valid``."""
+    if not cloud.any():
+        return cloud
+    return ndi.binary_dilation(cloud, iterations=edge) & valid
+
+
+def _long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
+    """``mask`` keeping only its runs of at least ``min_len`` stations."""
+    out = np.zeros_like(mask)
+    for a, b in _runs(mask):
+        if b - a >= min_len:
+            out[a:b] = True
+    return out
+
+
+def _detrended_std(gray: np.ndarray, offsets_m: np.ndarray) -> np.ndarray:
+    """(n,) across-track standard deviation of ``gray`` (m, n) about its best straight line.
+
+    Rails, a body and its shadow are local features; a change of light across the strip
+    (the edge of a cloud or of a cloud's shadow) is a ramp, which the line takes away.
+    NaN samples are left out; a station without two samples gives 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> u = np.linspace(-2.0, 2.0, 9)
+    >>> ramp = (0.3 + 0.1 * u)[:, None]
+    >>> float(np.round(_detrended_std(ramp, u)[0], 6))
+    0.0
+    """
+    ok = np.isfinite(gray)
+    w = ok.astype(np.float64)
+    g = np.where(ok, gray, 0.0)
+    u = offsets_m[:, None] * w
+    n = w.sum(axis=0)
+    su, sg = u.sum(axis=0), g.sum(axis=0)
+    suu, sug = (u * offsets_m[:, None]).sum(axis=0), (u * g).sum(axis=0)
+    den = n * suu - su**2
+    fit = den > 1e-12
+    slope = np.where(fit, (n * sug - su * sg) / np.where(fit, den, 1.0), 0.0)
+    icpt = (sg - slope * su) / np.maximum(n, 1.0)
+    res = np.where(ok, gray - icpt - slope * offsets_m[:, None], 0.0)
+    return np.sqrt((res**2).sum(axis=0) / np.maximum(n, 1.0))
+
+
+def _veil(
+    tracks: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray]],
+) -> list[np.ndarray]:
+    """Per track, (n,) True where thin cloud adds light in front of the ground.
+
+    Parameters
+    ----------
+    tracks : sequence of (brightness, contrast, clear)
+        Per track, the (n,) smoothed brightness, the (n,) contrast against the
+        background's clear-scene texture (None without one) and the (n,) stations that
+        are observed and not cloud cores.
+
+    Returns
+    -------
+    list of numpy.ndarray
+
+    Notes
+    -----
+    Light and shade scale ground and contrast together: a cloud's shadow (or the sun
+    itself, or a darker day) leaves a station's brightness per unit of contrast as it is
+    in the rest of the scene, the *level*: the median brightness of the stations within
+    :data:`VEIL_LEVEL_TOL` of the scene's median contrast (the scene's usual light),
+    divided by that contrast. A semi-transparent cloud passes a share ``t`` of the
+    ground's light and adds ``(1 - t)`` of its own: the contrast falls to ``t`` and the
+    brightness rises above ``contrast x level`` by the cloud's light. A station is under
+    thin cloud where that excess is at least :data:`VEIL_LIGHT`, its contrast below
+    :data:`VEIL_CONTRAST` of the usual and its brightness at least
+    :data:`VEIL_BRIGHTER` above the usual light's (and above :data:`BRIGHT`). A car
+    raises the contrast of its strip and a dark car lowers its brightness: neither adds
+    light. The scene's own level takes haze and the day's light out, so a uniformly hazy
+    scene has no veil. Without a background, or with fewer than 100 stations in the
+    usual light, nothing is flagged.
+    """
+    none = [np.zeros(b.shape, bool) for b, _, _ in tracks]
+    usable = [(b, c, ok) for b, c, ok in tracks if c is not None]
+    if not usable:
+        return none
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.concatenate([c[ok] for _, c, ok in usable])
+        bright = np.concatenate([b[ok] for b, _, ok in usable])
+        seen = np.isfinite(ratio) & (ratio > 0)
+        ratio, bright = ratio[seen], bright[seen]
+        if ratio.size < 100:
+            return none
+        usual = float(np.median(ratio))
+        in_usual_light = np.abs(np.log(ratio / usual)) < np.log(VEIL_LEVEL_TOL)
+        if in_usual_light.sum() < 100:
+            return none
+        usual_bright = float(np.median(bright[in_usual_light]))
+        level = usual_bright / usual
+        out = []
+        for b, c, _ in tracks:
+            if c is None:
+                out.append(np.zeros(b.shape, bool))
+                continue
+            cc = np.where(np.isfinite(c), c, np.inf)
+            out.append(
+                (b - cc * level >= VEIL_LIGHT)
+                & (cc < VEIL_CONTRAST * min(usual, 1.0))
+                & (b >= max(BRIGHT, usual_bright + VEIL_BRIGHTER))
+            )
     return out
 
 
