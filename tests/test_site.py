@@ -39,7 +39,6 @@ resolution_m: 0.5
 margin_m: 20
 vehicles:
   lengths_m: {tank: 12.0, open: 14.0}
-  length_spread_m: {flat: 3.0}
   gap_m: 0.8
 detection:
   min_confidence: 0.4
@@ -57,7 +56,6 @@ events:
     site = load_site(_write(tmp_path, text))
     assert site.crs == "EPSG:32652"
     assert site.vehicles.lengths_m == {"tank": 12.0, "open": 14.0}
-    assert site.vehicles.length_spread_m == {"flat": 3.0}
     assert site.detection.band_mapping == {"red": 3, "green": 2, "blue": 1}
     assert site.quality.max_cloud == 0.4
     assert [e.label for e in site.events] == ["border closed", "summit"]
@@ -73,11 +71,6 @@ events:
         ("aoi: {AOI}\nresolution_m: fine\n", "resolution_m", "must be a number"),
         ("aoi: {AOI}\nresolution_m: -1\n", "resolution_m", "between"),
         ("aoi: {AOI}\nvehicles: {lengths_m: {boat: 10}}\n", "vehicles.lengths_m.boat", "unknown"),
-        (
-            "aoi: {AOI}\nvehicles: {length_spread_m: {flat: -1}}\n",
-            "vehicles.length_spread_m.flat",
-            "between",
-        ),
         ("aoi: {AOI}\nbaseline: {model: constant}\n", "baseline.value", "required"),
         ("aoi: {AOI}\nbaseline: {model: magic}\n", "baseline.model", "must be"),
         ("aoi: {AOI}\ncrs: EPSG:4326\n", "crs", "projected"),

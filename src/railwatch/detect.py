@@ -3014,21 +3014,16 @@ def _classify(
     """Vehicle type from its length and body shape -> (type, fit).
 
     Length is the cue at any resolution, but measured lengths scatter by about a metre
-    while several types differ by less; a type made of many models (``length_spread_m``)
-    is spread over a wider range of lengths and so is less likely at each. Where the
-    body is resolved its shape adds two physical cues (:func:`_body_shape`): a barrel's
-    bright ridge along the top (tank) and an open top's lit walls around a darker load
-    (open). Each adds at most
+    while several types differ by less. Where the body is resolved its shape adds two
+    physical cues (:func:`_body_shape`): a barrel's bright ridge along the top (tank) and
+    an open top's lit walls around a darker load (open). Each adds at most
     :data:`SHAPE_WEIGHT` log-likelihood to its type, or takes it away.
     """
     names = [t for t in priors.lengths_m if t in VEHICLE_TYPES]
     if not names:
         return "unknown", 0.0
     mus = np.array([priors.lengths_m[t] for t in names])
-    # A type made of many models (flat cars) spreads its likelihood over a wider range of
-    # lengths, so it is less likely at any one of them than a type of one model.
-    sds = np.hypot(LENGTH_SD_M, [priors.length_spread_m.get(t, 0.0) for t in names])
-    ll = -0.5 * ((length_m - mus) / sds) ** 2 - np.log(sds)
+    ll = -0.5 * ((length_m - mus) / LENGTH_SD_M) ** 2
     hollow, ridge = shape
     for name, cue, (lo, hi) in (("open", hollow, HOLLOW_CUE), ("tank", ridge, RIDGE_CUE)):
         if name in names and math.isfinite(cue):
@@ -3038,7 +3033,7 @@ def _classify(
     p = np.exp(ll - ll.max())
     p /= p.sum()
     k = int(np.argmax(p))
-    if abs(length_m - mus[k]) > 2.5 * sds[k]:
+    if abs(length_m - mus[k]) > 2.5 * LENGTH_SD_M:
         return "unknown", float(p[k])
     return names[k], float(p[k])
 

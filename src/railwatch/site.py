@@ -71,12 +71,6 @@ class VehiclePriors:
         }
     )
     """Length over couplers per vehicle type, metres."""
-    length_spread_m: dict[str, float] = field(
-        default_factory=lambda: {"flat": 2.0, "locomotive": 1.0}
-    )
-    """How much lengths vary within a type (standard deviation, metres; types not named:
-    0, one model). Flat cars come in many models, commonly 13-20 m (DOMAIN.md), and
-    locomotives in several; a type's length tells less the wider it spreads."""
     width_m: float = 3.2
     """Body width, metres."""
     gap_m: float = 1.0
@@ -639,31 +633,22 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
 def _parse_vehicles(v: Any, p: Path) -> VehiclePriors:
     d = dict(_mapping(v, p, "vehicles"))
     lengths = d.pop("lengths_m", None)
-    spread = d.pop("length_spread_m", None)
     base = _parse_section(d, p, "vehicles", VehiclePriors)
-    if lengths is not None:
-        parsed = _per_type(lengths, p, "vehicles.lengths_m", lo=3.0, hi=40.0)
-        if not parsed:
-            raise SiteConfigError(p, "vehicles.lengths_m", "needs at least one vehicle type")
-        base = replace(base, lengths_m=parsed)
-    if spread is not None:
-        base = replace(
-            base, length_spread_m=_per_type(spread, p, "vehicles.length_spread_m", lo=0.0, hi=20.0)
-        )
-    return base
-
-
-def _per_type(v: Any, p: Path, key: str, *, lo: float, hi: float) -> dict[str, float]:
-    """A mapping of vehicle type to a number within [lo, hi] (``key``: where, for errors)."""
+    if lengths is None:
+        return base
+    lengths = _mapping(lengths, p, "vehicles.lengths_m")
     from railwatch.types import VEHICLE_TYPES
 
-    mapping = _mapping(v, p, key)
     parsed: dict[str, float] = {}
-    for k in mapping:
+    for k in lengths:
         if k not in VEHICLE_TYPES or k == "unknown":
-            raise SiteConfigError(p, f"{key}.{k}", "unknown vehicle type")
-        parsed[k] = _number(mapping, k, p, default=None, lo=lo, hi=hi, prefix=f"{key}.")
-    return parsed
+            raise SiteConfigError(p, f"vehicles.lengths_m.{k}", "unknown vehicle type")
+        parsed[k] = _number(
+            lengths, k, p, default=None, lo=3.0, hi=40.0, prefix="vehicles.lengths_m."
+        )
+    if not parsed:
+        raise SiteConfigError(p, "vehicles.lengths_m", "needs at least one vehicle type")
+    return replace(base, lengths_m=parsed)
 
 
 def _parse_detection(v: Any, p: Path) -> DetectionConfig:
