@@ -136,3 +136,48 @@ def test_an_anchor_is_not_placed_by_its_one_wrong_pair():
     edges[0] = (0, 1, float(true[1, 0] + 26.0), float(true[1, 1] - 15.0))
     pos = _solve_positions(n, edges, 0, anchors=anchors)
     assert np.abs(pos - true).max() < 0.5
+
+
+def test_a_scene_outside_the_stack_is_placed_by_the_anchors_vote():
+    """A scene outside the stack's sample had one match, against the median reference, and
+    nothing to outvote it when that locked on a wrong peak (a snowy scene against the
+    snow-free median, 17 m along the tracks). The stack's anchors vote on it as they do on
+    the scenes inside the stack."""
+    from railwatch.align import (
+        AnchorEdges,
+        anchor_edges,
+        edge_spectrum,
+        place_scene,
+        select_anchors,
+        solve_shifts,
+    )
+
+    g = make_grid(300, 160)
+    lines = [straight_line(g, y) for y in (25, 30.3, 35.6, 40.9)]
+    lines.append(arc_line(g, radius_m=300, y_m=50))
+    offs = [(0, 0), (2.5, -1.0), (-3.0, 4.0), (1.0, 1.0), (-2.0, -2.5)]
+    scenes = [
+        render(g, lines, train(k % 4, 10 + 13 * k, [13.92] * 3), seed=k, offset_m=off,
+               supersample=2, n_patches=0)
+        for k, off in enumerate(offs)
+    ]  # fmt: skip
+    spectra = [edge_spectrum(s.gray, s.valid) for s in scenes]
+    shifts = np.array(solve_shifts(spectra, g.shape))
+    anchors = [
+        AnchorEdges(anchor_edges(spectra[i], g.shape), tuple(shifts[i]))
+        for i in select_anchors(spectra)
+    ]
+    assert len(anchors) >= 3 and all(a.edges.dtype == np.float16 for a in anchors)
+    # The stack's frame: a feature moved +x m east, +y m north is moved back -x/res
+    # columns, +y/res rows; the solve is centred on the median of the shifts.
+    frame = np.median(shifts - np.array([(y / 0.5, -x / 0.5) for x, y in offs]), axis=0)
+    new = render(g, lines, train(2, 40, [13.92] * 2), seed=9, offset_m=(6.5, -3.0),
+                 snow=True, supersample=2, n_patches=0)  # fmt: skip
+    true = np.array([-3.0 / 0.5, -6.5 / 0.5]) + frame
+    wrong = (float(true[0]) - 1.0, float(true[1]) + 34.0)  # 17 m along the tracks
+    sp = edge_spectrum(new.gray, new.valid)
+    got = place_scene(anchors, sp, g.shape, reference_shift=wrong)
+    assert np.hypot(*(np.array(got) - true)) < 0.5
+    assert np.hypot(*(np.array(place_scene(anchors, sp, g.shape)) - true)) < 0.5
+    # Nothing to vote with but the reference's match: that one.
+    assert place_scene([], sp, g.shape, reference_shift=wrong) == wrong

@@ -182,3 +182,42 @@ def test_state_of_another_build_is_not_reused(tmp_path, monkeypatch):
     r = _count(img, aoi, out)
     assert _analysed(out) == ["20240301T000000", "20240308T000000", "20240315T000000"]
     assert "3 analysed now, 0 from earlier runs" in r.stderr
+
+
+def test_a_scene_outside_the_stack_sample_is_placed_by_the_anchors(tmp_path, monkeypatch):
+    # A stack built from a sample (3 of 4 here, 48 of a large archive): the anchors of its
+    # shift solve are stored with it and place the scene left out, as close as the
+    # stack's own solve places its scenes.
+    import pickle
+
+    import numpy as np
+
+    import railwatch.pipeline
+    from test_crash import GRID, LINES
+
+    monkeypatch.setattr(railwatch.pipeline, "STACK_SAMPLE", 3)
+    img, out = tmp_path / "img", tmp_path / "out"
+    img.mkdir()
+    days = ["20240301", "20240308", "20240315", "20240322"]
+    offs = [(0.0, 0.0), (2.0, -1.5), (-3.5, 2.5), (1.5, 3.0)]  # east, north metres
+    for k, (day, off) in enumerate(zip(days, offs, strict=True)):
+        cars = train(0, 10.0 + 3 * k, [13.92] * (1 + k % 4)) + train(1, 60.0, [12.02] * 2)
+        scene = render(GRID, LINES, cars, seed=k, offset_m=off)
+        write_geotiff(img / f"{day}_yard.tif", np.round(scene.data * 255).astype(np.uint8),
+                      crs=CRS, transform=GRID.transform)  # fmt: skip
+    _count(img, _aoi(tmp_path / "aoi.geojson", scene), out)
+    db = _db(out)
+    products = pickle.loads(db.execute("SELECT payload FROM stack").fetchone()[0])
+    shifts = {a: pickle.loads(p).shift_px for a, p in db.execute(
+        "SELECT acq_id, payload FROM acquisitions")}  # fmt: skip
+    db.close()
+    assert sorted(products.shifts) == ["20240301T000000", "20240315T000000", "20240322T000000"]
+    assert len(products.anchors) == 3
+    shape = (products.grid.height, products.grid.width)
+    assert all(a.edges.dtype == np.float16 and a.edges.shape == shape
+               for a in products.anchors)  # fmt: skip
+    # Moved back -x/res columns and +y/res rows, in the stack's frame.
+    err = np.array([shifts[d + "T000000"] for d in days])
+    err -= np.array([(y / 0.5, -x / 0.5) for x, y in offs])
+    err -= np.median(err[[0, 2, 3]], axis=0)
+    assert np.hypot(*err.T).max() < 0.5

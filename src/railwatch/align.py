@@ -33,6 +33,10 @@ __all__ = [
     "EdgeSpectrum",
     "edge_spectrum",
     "solve_shifts",
+    "select_anchors",
+    "AnchorEdges",
+    "anchor_edges",
+    "place_scene",
     "track_template",
     "register_to_tracks",
     "centre_tracks",
@@ -354,6 +358,33 @@ def edge_spectrum(
     )
 
 
+def select_anchors(
+    spectra: Sequence[EdgeSpectrum], *, n_anchors: int = 5, min_score: float = 0.8
+) -> list[int]:
+    """Indices (sorted) of the scenes every other scene is matched to in :func:`solve_shifts`.
+
+    Anchors must be complete and sharp: the most usable scenes with at least the typical
+    edge energy (a score of at least ``min_score`` times the best one's), spread over the
+    order given (time).
+    """
+    n = len(spectra)
+    if n < 2:
+        return []
+    usable = [sp.usable for sp in spectra]
+    energy = [sp.energy for sp in spectra]
+    # Cloud and haze flatten edges, so a scene with far less edge energy than the typical
+    # one is no anchor however complete.
+    typical = float(np.median([en for en in energy if en > 0] or [1.0]))
+    score = [u * min(1.0, en / typical) for u, en in zip(usable, energy, strict=True)]
+    order = np.argsort(score, kind="stable")[::-1]
+    good = [int(i) for i in order if score[i] >= min_score * score[order[0]]]
+    # One or two anchors cannot outvote a pair locked on a wrong peak: with fewer that
+    # pass, the next most complete and sharp scenes vote too.
+    good += [int(i) for i in order[len(good) : min(3, n_anchors)] if usable[i] > 0]
+    pick = np.unique(np.linspace(0, len(good) - 1, min(n_anchors, len(good))).round().astype(int))
+    return sorted(good[i] for i in pick)
+
+
 def solve_shifts(
     spectra: Sequence[EdgeSpectrum],
     image_shape: tuple[int, ...],
@@ -376,18 +407,7 @@ def solve_shifts(
     m = int(max_shift_px)
     shape = _fft_shape(image_shape, m)
     usable = [sp.usable for sp in spectra]
-    energy = [sp.energy for sp in spectra]
-    # Anchors must be complete and sharp: cloud and haze flatten edges, so a scene with
-    # far less edge energy than the typical one is no anchor however complete.
-    typical = float(np.median([en for en in energy if en > 0] or [1.0]))
-    score = [u * min(1.0, en / typical) for u, en in zip(usable, energy, strict=True)]
-    order = np.argsort(score, kind="stable")[::-1]
-    good = [int(i) for i in order if score[i] >= 0.8 * score[order[0]]]
-    # One or two anchors cannot outvote a pair locked on a wrong peak: with fewer that
-    # pass, the next most complete and sharp scenes vote too.
-    good += [int(i) for i in order[len(good) : min(3, n_anchors)] if usable[i] > 0]
-    pick = np.unique(np.linspace(0, len(good) - 1, min(n_anchors, len(good))).round().astype(int))
-    anchors = sorted(good[i] for i in pick)
+    anchors = select_anchors(spectra, n_anchors=n_anchors)
     edges: list[tuple[int, int, float, float]] = []  # p_j - p_i = (dy, dx)
     for a in anchors:
         for i in range(n):
@@ -398,6 +418,104 @@ def solve_shifts(
     pos = _solve_positions(n, edges, anchors[0], anchors=anchors)
     med = np.median(pos, axis=0)
     return [(float(p[0] - med[0]), float(p[1] - med[1])) for p in pos]
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorEdges:
+    """An anchor of the stack solve, kept to place scenes outside the stack's sample.
+
+    Attributes
+    ----------
+    edges : numpy.ndarray
+        (H, W) float16: the anchor's zero-mean, tapered edge image (what
+        :func:`edge_spectrum` transforms) in its own, unshifted frame. Half the bytes of
+        the float32 reference, and half again of its zero-padded complex spectrum; the
+        rounding (a part in a thousand) does not move a correlation peak.
+    shift : (float, float)
+        The anchor's shift (dy, dx) pixels in the stack, for :func:`apply_shift`.
+    """
+
+    edges: np.ndarray
+    shift: tuple[float, float]
+
+
+def anchor_edges(
+    spectrum: EdgeSpectrum, image_shape: tuple[int, ...], *, max_shift_px: int = 30
+) -> np.ndarray:
+    """The (H, W) float16 edge image behind an :class:`EdgeSpectrum` (for :class:`AnchorEdges`).
+
+    Examples
+    --------
+    >>> img = np.zeros((40, 50), "float32"); img[10:30, 20:30] = 1.0
+    >>> sp = edge_spectrum(img, img >= 0, max_shift_px=5)
+    >>> e, _ = _edges(img, img >= 0, 1.0)
+    >>> bool(np.allclose(anchor_edges(sp, img.shape, max_shift_px=5), e, atol=1e-3))
+    True
+    """
+    shape = _fft_shape(image_shape, int(max_shift_px))
+    full = np.fft.irfft2(spectrum.spectrum, shape)
+    return full[: image_shape[0], : image_shape[1]].astype(np.float16)
+
+
+def place_scene(
+    anchors: Sequence[AnchorEdges],
+    spectrum: EdgeSpectrum,
+    image_shape: tuple[int, ...],
+    *,
+    reference_shift: tuple[float, float] | None = None,
+    max_shift_px: int = 30,
+    scale_px: float = 1.0,
+) -> tuple[float, float]:
+    """Shift of a scene outside the stack's sample, voted on by the stack's anchors.
+
+    Parameters
+    ----------
+    anchors : sequence of AnchorEdges
+        The anchors of the stack solve and their shifts.
+    spectrum : EdgeSpectrum
+        The scene's (:func:`edge_spectrum` with the same ``max_shift_px``).
+    image_shape : (int, int)
+        Grid height and width.
+    reference_shift : (float, float), optional
+        The scene's match against the stack reference (:func:`estimate_shift`), one more
+        vote.
+    max_shift_px : int
+        Largest shift searched along each axis, pixels.
+    scale_px : float
+        Scale of the Cauchy kernel, pixels (that of the stack solve).
+
+    Returns
+    -------
+    (dy, dx) : tuple of float
+        Pixels, for :func:`apply_shift`, in the frame of the stack's shifts.
+
+    Notes
+    -----
+    One match against the median reference has nothing to outvote a wrong peak: a snowy
+    scene against the snow-free median locks on one 17 m off along the tracks. Here each
+    anchor's pair implies a position (its shift plus the pair's), as the same pairs do
+    for a scene inside the stack (:func:`solve_shifts`); the position most votes agree on
+    (:func:`_mode`) starts a Cauchy-weighted mean of the votes, which is what the stack's
+    reweighted least squares makes of a scene whose anchors are fixed.
+    """
+    votes: list[tuple[float, float]] = []
+    if spectrum.usable > 0:
+        m = int(max_shift_px)
+        shape = _fft_shape(image_shape, m)
+        for a in anchors:
+            fa = np.fft.rfft2(np.asarray(a.edges, np.float32), shape)
+            dy, dx = _peak_shift(fa, spectrum.spectrum, shape, m)
+            votes.append((a.shift[0] + dy, a.shift[1] + dx))
+    if reference_shift is not None:
+        votes.append((float(reference_shift[0]), float(reference_shift[1])))
+    if not votes:
+        return (0.0, 0.0)
+    v = np.array(votes, float)
+    p = _mode(v, scale_px)
+    for _ in range(20):
+        w = 1.0 / (1.0 + (np.hypot(*(v - p).T) / scale_px) ** 2)
+        p = (w[:, None] * v).sum(axis=0) / w.sum()
+    return (float(p[0]), float(p[1]))
 
 
 def _mode(votes: np.ndarray, scale_px: float) -> np.ndarray:

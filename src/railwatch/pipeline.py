@@ -97,6 +97,18 @@ over the whole window."""
 STACK_SAMPLE = 48
 """At most this many acquisitions (spread over time) build the stack products."""
 
+PLACE_VOTERS = 8
+"""Stack scenes kept (their edge images) to place each acquisition outside the stack's
+sample by their vote (:func:`railwatch.align.place_scene`). The solve's own 5 anchors
+are too few: they favour high edge energy, which snowy scenes have (white roofs against
+dark ballast), and two snowy anchors of one stack agreed on the same wrong peak for a
+snowy scene, 17 m along the tracks; more voters, of every season, outvote them."""
+
+PLACE_MIN_SCORE = 0.5
+"""Least anchor score (share usable times edge energy up to the typical, relative to the
+best scene's) of a voter: at least half as complete and sharp as the best scene, so the
+clear scenes of lower contrast vote too, not cloud or haze."""
+
 UNSEARCHED_MIN_SHARE = 0.01
 """An AOI share left unimaged by the whole stack below this (edge pixels) is ignored."""
 
@@ -125,6 +137,11 @@ class StackProducts:
     unsearched: BaseGeometry | None = None
     """With extracted tracks, the AOI part no image of the stack covered (grid CRS):
     tracks there could not be found, so no acquisition has seen it."""
+    anchors: tuple[align_mod.AnchorEdges, ...] = ()
+    """Edge images of up to :data:`PLACE_VOTERS` stack scenes and their shifts: a scene
+    outside the sample is placed by their vote and the reference's
+    (:func:`railwatch.align.place_scene`), not by one match that nothing can outvote.
+    Float16, each two bytes per grid pixel (1.4 MB on a 1226 x 591 grid)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,14 +469,25 @@ def process_acquisition(
     if acq.id in products.shifts:
         shift = products.shifts[acq.id]
     elif products.n_acquisitions > 1:
+        gray = scene.gray()
+        m = _max_shift_px(grid)
         shift = align_mod.estimate_shift(
             products.reference,
-            scene.gray(),
+            gray,
             valid=scene.valid,
             ref_valid=products.ref_valid,
-            max_shift_px=_max_shift_px(grid),
+            max_shift_px=m,
         )
         shift = (float(shift[0]), float(shift[1]))
+        if products.anchors:
+            # Outside the sample: the anchors vote as they do for the stack's scenes.
+            shift = align_mod.place_scene(
+                products.anchors,
+                align_mod.edge_spectrum(gray, scene.valid, max_shift_px=m),
+                (grid.height, grid.width),
+                reference_shift=shift,
+                max_shift_px=m,
+            )
     else:
         shift = (0.0, 0.0)
     # The scene is not resampled for the analysis: a fractional shift would blur it
@@ -767,6 +795,15 @@ def build_stack(
             max_shift_px=_max_shift_px(grid),
             workers=executor.threads,
         )
+        # Kept to place the scenes outside the sample (process_acquisition).
+        kept = {
+            i: align_mod.anchor_edges(
+                spectra[i], (grid.height, grid.width), max_shift_px=_max_shift_px(grid)
+            )
+            for i in align_mod.select_anchors(
+                spectra, n_anchors=PLACE_VOTERS, min_score=PLACE_MIN_SCORE
+            )
+        }
     del spectra
     with timer("stack_reference"):
         # Only the gray image travels to the workers, not the bands.
@@ -841,6 +878,10 @@ def build_stack(
             a_id: (float(sh[0]), float(sh[1]))
             for a_id, sh in zip(scenes.keys(), shifts, strict=True)
         },
+        anchors=tuple(
+            align_mod.AnchorEdges(e, (float(shifts[i][0]), float(shifts[i][1])))
+            for i, e in kept.items()
+        ),
     )
     return products, scenes, rejected
 
@@ -1101,8 +1142,13 @@ def run_count(
             logger.info(
                 "%d acquisition(s) to analyse, %d from the state", len(todo), len(acqs) - len(todo)
             )
+            # The anchors' edge images (most of the products' size) only place scenes
+            # outside the stack's sample: workers get them only when there are such.
+            shipped = products
+            if products.anchors and all(a.id in products.shifts for a in todo):
+                shipped = replace(products, anchors=())
             task_kw = {
-                "products": products,
+                "products": shipped,
                 "site": site,
                 "max_pixels": max_pixels,
                 "quicklook": report,
