@@ -456,6 +456,10 @@ LOW_BODY_HEIGHT_M = 1.3
 """Height above the rails of the lowest vehicle top (a flat car's deck): every body
 casts at least this tall a shadow."""
 
+TALL_BODY_HEIGHT_M = 5.0
+"""Height above the rails of the tallest vehicle top (a locomotive, a covered hopper:
+4.5-5 m): no body casts a longer shadow."""
+
 BODY_EDGE_M = 1.6
 """Half width of a railcar body (3.1-3.3 m wide): its shadow starts here."""
 
@@ -1036,7 +1040,7 @@ def station_evidence(
             # ground, with a low sun a body's shadow crosses the ground to the next bed,
             # whose rails fade in it: shade there, where that ground is shaded too.
             rails = np.minimum(side_rail[0], side_rail[1])
-            reach = None if snowy else _shaded_ground(shoulders, members & seen, ratios[0], under)
+            reach = None if snowy else _shaded_ground(shoulders, members & seen, ratios[0], diffuse)
             nb_z = _neighbour_shadow(
                 std,
                 m,
@@ -1051,6 +1055,7 @@ def station_evidence(
                 lean=lean,
                 bands=o0.bands,
                 shade=ratios[0],
+                elevation_deg=None if sun is None else sun[1],
             )
             if not snowy:
                 in_nb_shadow = (nb_z < Z_THRESHOLD) & (z >= Z_THRESHOLD)
@@ -1768,7 +1773,7 @@ def _sunless(ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray) -
 
 
 def _shaded_ground(
-    ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray, under: np.ndarray
+    ground: Sequence[np.ndarray], ref: np.ndarray, ratio: np.ndarray, blocked: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per side (left +, right -), stations (N,) whose shoulder lies nearer full shadow.
 
@@ -1778,13 +1783,17 @@ def _shaded_ground(
     holds the shoulder colours (b, N), ``ref`` the stations whose brighter shoulder is
     ground in the light (empty track), ``ratio`` the share of the light a full shadow
     leaves (:func:`_shadow_ratio`, no offset); the cut is halfway (geometric mean)
-    between full light and full shadow, as in :func:`_sunless`. Under a cloud shadow
-    (``under`` > 0, :func:`_cloud_shade_weight`) the light is diffuse and casts no
-    shadow: there neither side counts as shaded ground.
+    between full light and full shadow, as in :func:`_sunless`. Where a cloud blocks the
+    direct sun (``blocked`` > 0: the light raised as far as the sky alone leaves it,
+    :func:`_diffuse_weight`) the light is diffuse and casts no shadow: there neither
+    side counts as shaded ground. A smaller deficit of the local light is no such
+    cloud: in a busy yard under a low sun the bodies' own shadows cover much of the
+    ground between the tracks and pull its light down by a tenth to a third, while the
+    direct beam and the shadows it casts are still there.
     """
     bright = np.maximum(ground[0].sum(axis=0), ground[1].sum(axis=0))
     cut = float(np.median(bright[ref])) * math.sqrt(float(np.mean(ratio)))
-    sunny = under <= 0.0
+    sunny = blocked <= 0.0
     return sunny & (ground[0].sum(axis=0) < cut), sunny & (ground[1].sum(axis=0) < cut)
 
 
@@ -1825,6 +1834,7 @@ def _neighbour_shadow(
     lean: np.ndarray | None = None,
     bands: Sequence[str] | None = None,
     shade: np.ndarray | None = None,
+    elevation_deg: float | None = None,
 ) -> np.ndarray:
     """Body evidence against empty track in the shadow of a body on the neighbouring track.
 
@@ -1843,6 +1853,18 @@ def _neighbour_shadow(
     track at a small prior penalty (:data:`NEIGHBOUR_SHADE_PRIOR`), the missing rails
     weighing only :data:`NEIGHBOUR_RAIL_WEIGHT` of their usual part; a car standing in
     the shadow keeps its own colour (a flat car's snowy deck also hides the rails).
+
+    With the sun's elevation known, the shadow's reach follows from the geometry: a
+    body of height ``h`` throws its shadow ``h / tan(elevation)`` away from the sun,
+    across the tracks and along them. Along them it runs past the caster's end on the
+    shadow side as far as the tallest body (:data:`TALL_BODY_HEIGHT_M`) throws it, if
+    that is beyond the usual :data:`NEIGHBOUR_REACH_M`. Across them it covers a share
+    of the neighbour's bed that grows with the caster's height and shrinks with the spacing
+    (from none up to what the tallest body covers): the bed is then a mix of lit empty
+    track and empty track in full shadow of the scene's shadow colour (``shade``), a
+    second explanation beside the learned tint and depths, which come from the
+    neighbours of whichever bodies the scene has (a bed fully shaded by a locomotive is
+    darker and bluer than the half-shaded beds beside open cars).
 
     Parameters
     ----------
@@ -1882,8 +1904,11 @@ def _neighbour_shadow(
         for red and the last for blue, all bands bounded.
     shade : numpy.ndarray, optional
         (b,) the scene's shadow colour learned on the ground beside its clear bodies
-        (:func:`_shadow_ratio`). A tint nearer to it than to neutral in every visible
-        band is sky light too, however blue (a clear winter sky).
+        (:func:`_shadow_ratio`, no offset). A tint nearer to it than to neutral in every
+        visible band is sky light too, however blue (a clear winter sky).
+    elevation_deg : float, optional
+        Sun elevation at acquisition. Given with ``shadow`` and ``shade``, the shadow's
+        reach along and across the tracks is modelled (above).
 
     Returns
     -------
@@ -1990,11 +2015,24 @@ def _neighbour_shadow(
     )
     # Occupied sun-side neighbour, widened along its own track by the shadow's lean.
     occupied = z >= Z_THRESHOLD
-    grow = max(1, int(round(NEIGHBOUR_REACH_M / frames[0].step_m)))
+    step = frames[0].step_m
+    grow = max(1, int(round(NEIGHBOUR_REACH_M / step)))
     sizes = [f.x.shape[0] for f in frames]
-    occupied = np.concatenate(
-        [ndi.maximum_filter1d(p, 2 * grow + 1) for p in np.split(occupied, np.cumsum(sizes)[:-1])]
-    )
+    parts = np.split(occupied, np.cumsum(sizes)[:-1])
+    run = None
+    if sun_across is not None and elevation_deg is not None and elevation_deg > 0.0:
+        run = 1.0 / math.tan(math.radians(max(elevation_deg, 1.0)))
+    if run is None:
+        occupied = np.concatenate([ndi.maximum_filter1d(p, 2 * grow + 1) for p in parts])
+    else:
+        # On the shadow side the shade runs past the caster's end as far as the tallest
+        # body throws it along the track (a low sun: well beyond the usual reach).
+        widened = []
+        for p, f in zip(parts, frames, strict=True):
+            lean_m = float(np.median(_tangents(f) @ side)) * TALL_BODY_HEIGHT_M * run
+            far = max(grow, int(math.ceil(abs(lean_m) / step)))
+            widened.append(_widen(p, far, grow) if lean_m >= 0 else _widen(p, grow, far))
+        occupied = np.concatenate(widened)
     cast = (sun_nb >= 0) & occupied[np.maximum(sun_nb, 0)]
     if sun_across is not None:
         cast &= np.abs(across) >= SUN_ACROSS_MIN
@@ -2003,6 +2041,19 @@ def _neighbour_shadow(
         # shade that shoulder itself.
         cast &= np.where(across > 0, reach[1] & ~reach[0], reach[0] & ~reach[1])
     d = np.linalg.norm(resid / spread[:, None], axis=0)
+    if run is not None and shade is not None:
+        # The bed partly covered by the neighbour's shadow: lit empty track mixed with
+        # empty track in full shadow. The shadow of the roof's edge reaches
+        # BODY_EDGE_M + h run |across| from the caster's centre line, so the share of
+        # the bed's body zone it covers is bounded by what the tallest body throws.
+        gap = np.linalg.norm(xy - xy[np.maximum(sun_nb, 0)], axis=1)
+        cover = _bed_cover(gap, across, run, TALL_BODY_HEIGHT_M)
+        full = m * (1.0 - shade)
+        # Shade a little deeper than the ground's full shadow is shade too (the sky seen).
+        limit = cover * SHADOW_DEPTH_MAX
+        share = np.clip(((m[:, None] - std).T @ full) / float(full @ full), 0.0, limit)
+        mixed = std - (m[:, None] - share[None] * full[:, None])
+        d = np.minimum(d, np.linalg.norm(mixed / spread[:, None], axis=0))
     nbands = std.shape[0]
     term = NEIGHBOUR_SHADE_PRIOR + np.clip(d**2 / 2 - 2.0 * nbands, -2.0 * nbands, 8.0)
     term = term + NEIGHBOUR_RAIL_WEIGHT * np.maximum(rails, 0.0)
@@ -2023,6 +2074,53 @@ def _station_geometry(
     )
     owner = np.concatenate([np.full(f.x.shape, k) for k, f in enumerate(frames)])
     return xy, normals, owner
+
+
+def _tangents(frame: TrackFrame) -> np.ndarray:
+    """(n, 2) unit tangents of a track's stations, towards growing ``s_m``."""
+    # The left normal is the tangent turned a quarter anticlockwise.
+    return np.column_stack([frame.ny, -frame.nx])
+
+
+def _bed_cover(gap_m: np.ndarray, across: np.ndarray, run: float, height_m: float) -> np.ndarray:
+    """Share (0-1) of a neighbour bed's body zone shaded by a body on the sun side.
+
+    A body of height ``height_m`` throws the shadow of its roof's edge
+    ``height_m * run`` away from the sun (``run`` = 1 / tan(elevation)), of which
+    ``across`` (the shadow direction's share across the tracks) lies across them, so it
+    shades the ground out to ``BODY_EDGE_M + height_m * run * |across|`` from its own
+    centre line. The neighbour's body zone (:data:`BODY_HALF_WIDTH_M` either side of its
+    centre line, ``gap_m`` away) is covered from its near edge up to there.
+
+    A 5 m locomotive under a 31 deg sun, its shadow 35 deg off the tracks, beside beds
+    5.1, 5.4 and 6 m away:
+
+    >>> run = 1.0 / math.tan(math.radians(31.3))
+    >>> cover = _bed_cover(np.array([5.1, 5.4, 6.0]), np.full(3, 0.57), run, 5.0)
+    >>> np.round(cover, 2).tolist()
+    [0.94, 0.83, 0.61]
+    """
+    reach_m = BODY_EDGE_M + height_m * run * np.abs(across)
+    near_edge = gap_m - BODY_HALF_WIDTH_M
+    return np.clip((reach_m - near_edge) / (2.0 * BODY_HALF_WIDTH_M), 0.0, 1.0)
+
+
+def _widen(mask: np.ndarray, back: int, ahead: int) -> np.ndarray:
+    """(n,) True where ``mask`` holds within ``back`` stations before or ``ahead`` after.
+
+    Station ``j`` of the result looks at ``mask[j - back : j + ahead + 1]``: a run of
+    ``mask`` is extended by ``back`` stations towards growing index and ``ahead`` towards
+    falling index.
+
+    >>> _widen(np.array([0, 0, 1, 0, 0, 0], bool), 2, 1).astype(int).tolist()
+    [0, 1, 1, 1, 1, 0]
+    """
+    n = mask.shape[0]
+    counts = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    j = np.arange(n)
+    lo = np.clip(j - back, 0, n)
+    hi = np.clip(j + ahead + 1, 0, n)
+    return counts[hi] - counts[lo] > 0
 
 
 def _snowy(observations: Sequence[TrackObservation]) -> bool:
