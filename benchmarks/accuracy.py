@@ -1,6 +1,6 @@
 """Detection and count accuracy on simulated yards the detector was not tuned on.
 
-Renders held-out simulated archives (seeds 101-105; tuning used seeds 11-18 and 21-25 and
+Renders held-out simulated archives (seeds 101-105; tuning used seeds 11-18 and 21-30 and
 the bundled sample, seed 2024; see docs/accuracy.md), runs ``railwatch count`` on each and
 scores the results with ``railwatch evaluate``. Prints one table, measured in one run:
 
