@@ -55,6 +55,11 @@ def test_state_roundtrip_and_reset(tmp_path):
     assert s.fingerprints() == {"20240101T000000": ("abc", 1)}
     assert s.stored()["20240101T000000"].payload == {"railcars": 4}
     assert s.latest_stack()[0:2] == (1, 3)
+    # A rebuilt stack replaces the old one and numbers on.
+    with s.transaction():
+        assert s.save_stack(6, {"tracks": [1]}) == 2
+    assert s.db.execute("SELECT version FROM stack").fetchall() == [(2,)]
+    assert s.latest_stack()[0:2] == (2, 6)
     s.reset()
     assert s.fingerprints() == {} and s.latest_stack() is None
     s.close()

@@ -222,13 +222,19 @@ class State:
         return int(row[0]), int(row[1]), pickle.loads(row[2])
 
     def save_stack(self, n_acquisitions: int, products: Any) -> int:
-        """Store new stack products; returns their version number."""
-        latest = self.latest_stack()
-        version = 1 if latest is None else latest[0] + 1
+        """Store new stack products, replacing older ones; returns their version number.
+
+        Only the newest products are ever read (acquisitions analysed with older ones are
+        analysed again), so older versions are dropped: each holds the reference image
+        and the anchors' edge images, megabytes on a yard's grid.
+        """
+        row = self.db.execute("SELECT MAX(version) FROM stack").fetchone()
+        version = 1 if row[0] is None else int(row[0]) + 1
         self.db.execute(
             "INSERT INTO stack VALUES (?, ?, ?, ?)",
             (version, _now(), n_acquisitions, pickle.dumps(products, protocol=5)),
         )
+        self.db.execute("DELETE FROM stack WHERE version < ?", (version,))
         return version
 
     # -- acquisitions
