@@ -103,18 +103,35 @@ def nanmedian_stack(stack: np.ndarray) -> np.ndarray:
     return np.where(k > 0, mid, np.nan).astype(srt.dtype, copy=False)
 
 
-def _edges(image: np.ndarray, valid: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient magnitude, zero-mean and tapered inside the usable area, and that weight."""
+def _gradient(image: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian derivatives of an image along rows and along columns."""
+    return (
+        ndi.gaussian_filter(image, sigma, order=(1, 0)),
+        ndi.gaussian_filter(image, sigma, order=(0, 1)),
+    )
+
+
+def _usable_weight(valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Weight of the pixels away from nodata and the border (softly tapered to them).
+
+    The gradient at a nodata edge would correlate with itself, not with the ground.
+    """
+    usable = ndi.binary_erosion(valid, iterations=int(np.ceil(3 * sigma)) + 1, border_value=0)
+    return ndi.gaussian_filter(usable.astype(np.float32), 3.0) * usable
+
+
+def _filled(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The image with nodata set to the median of the valid pixels."""
     img = np.asarray(image, np.float32)
     fill = float(np.median(img[valid])) if valid.any() else 0.0
-    img = np.where(valid, img, fill)
-    gr = ndi.gaussian_filter(img, sigma, order=(1, 0))
-    gc = ndi.gaussian_filter(img, sigma, order=(0, 1))
-    mag = np.hypot(gr, gc)
-    # Away from nodata edges (whose gradient would correlate with itself) and tapered.
-    usable = ndi.binary_erosion(valid, iterations=int(np.ceil(3 * sigma)) + 1, border_value=0)
-    weight = ndi.gaussian_filter(usable.astype(np.float32), 3.0)
-    weight *= usable
+    return np.where(valid, img, fill)
+
+
+def _edges(image: np.ndarray, valid: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient magnitude, zero-mean and tapered inside the usable area, and that weight."""
+    img = _filled(image, valid)
+    mag = np.hypot(*_gradient(img, sigma))
+    weight = _usable_weight(valid, sigma)
     h, w = img.shape
     weight *= np.outer(np.hanning(h + 2)[1:-1], np.hanning(w + 2)[1:-1]) ** 0.25
     if weight.sum() == 0:
@@ -760,16 +777,14 @@ eigenvalues) below which the beds fix one direction far better than the other: p
 tracks, whose long edges say nothing about a shift along them."""
 
 
-def _along_direction(template: np.ndarray, sigma_px: float) -> np.ndarray | None:
-    """Unit (row, col) vector along which the template's edges are weakest, or None.
+def _along_direction(gr: np.ndarray, gc: np.ndarray) -> np.ndarray | None:
+    """Unit (row, col) vector along which a template's edges are weakest, or None.
 
-    The eigenvector of the smallest eigenvalue of the template's gradient structure
-    tensor: for a yard of parallel tracks, the track direction. None when the template
-    constrains every direction alike (:data:`ALONG_ANISOTROPY`) or has no edges.
+    ``gr``, ``gc``: the template's gradient (:func:`_gradient`). The eigenvector of the
+    smallest eigenvalue of its structure tensor: for a yard of parallel tracks, the
+    track direction. None when the template constrains every direction alike
+    (:data:`ALONG_ANISOTROPY`) or has no edges.
     """
-    t = np.asarray(template, np.float32)
-    gr = ndi.gaussian_filter(t, sigma_px, order=(1, 0))
-    gc = ndi.gaussian_filter(t, sigma_px, order=(0, 1))
     tensor = np.array(
         [[(gr * gr).sum(), (gr * gc).sum()], [(gr * gc).sum(), (gc * gc).sum()]], float
     )
@@ -854,29 +869,22 @@ def register_to_tracks(
     tmpl = np.asarray(template, np.float32)
     valid = np.ones(ref.shape, bool) if valid is None else np.asarray(valid, bool)
     dy, dx = estimate_shift(tmpl, ref, valid=valid, max_shift_px=max_shift_px, sigma_px=sigma_px)
-    u = _along_direction(tmpl, sigma_px)
+    tr, tc = _gradient(tmpl, sigma_px)
+    u = _along_direction(tr, tc)
     if u is None or not valid.any():
         return (dy, dx)
     # The template needs no window: it is zero away from its beds, and its beds lie
     # inside the grid; its along-track edges are the features themselves.
-    a = np.abs(
-        ndi.gaussian_filter(tmpl, sigma_px, order=(1, 0)) * u[0]
-        + ndi.gaussian_filter(tmpl, sigma_px, order=(0, 1)) * u[1]
-    )
+    a = np.abs(tr * u[0] + tc * u[1])
     # A unit step filtered so has a squared gradient of 1 / (2 sqrt(pi) sigma) per pixel
     # of its length: the template's along-track edges as a length of bed end.
     if (a * a).sum() * 2.0 * np.sqrt(np.pi) * sigma_px < min_along_edge_px:
         return (dy, dx)
-    fill = float(np.median(ref[valid]))
-    img = np.where(valid, ref, fill)
-    b = np.abs(
-        ndi.gaussian_filter(img, sigma_px, order=(1, 0)) * u[0]
-        + ndi.gaussian_filter(img, sigma_px, order=(0, 1)) * u[1]
-    )
+    rr, rc = _gradient(_filled(ref, valid), sigma_px)
+    b = np.abs(rr * u[0] + rc * u[1])
     # Only nodata and the grid border are tapered (their own edges must not correlate);
     # a window over the whole image would pull the yard's ends towards the borders.
-    usable = ndi.binary_erosion(valid, iterations=int(np.ceil(3 * sigma_px)) + 1, border_value=0)
-    weight = ndi.gaussian_filter(usable.astype(np.float32), 3.0) * usable
+    weight = _usable_weight(valid, sigma_px)
     if weight.sum() < 100:
         return (dy, dx)
     b = (b - float((b * weight).sum() / weight.sum())) * weight

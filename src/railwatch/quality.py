@@ -27,7 +27,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -256,7 +256,9 @@ def observe_tracks(
     bad_px = ~(np.isfinite(scene_data).all(axis=0)) | ~np.asarray(valid, bool)
     invalid = bad_px.astype(np.float32)
     min_run = max(1, int(round(MIN_CLOUD_M / step)))
-    rows = []
+    # Along-track medians over ~5 m: one car end or one noisy station decides nothing.
+    k = max(3, int(round(5.0 / step)) | 1)
+    strips = []
     for track in tracks:
         frame = track_frame(grid, track.line, step_m=step, half_width_m=STRIP_HALF_WIDTH_M)
         values = sample_frame(scene_data, frame)
@@ -273,56 +275,92 @@ def observe_tracks(
             bright = nanmedian_stack(gray)
         texture = np.nan_to_num(texture, nan=0.0)
         bright = np.nan_to_num(bright, nan=0.0)
-        # Along-track medians over ~5 m: one car end or one noisy station decides nothing.
-        k = max(3, int(round(5.0 / step)) | 1)
         tex_s = ndi.median_filter(texture, size=k, mode="nearest")
         bri_s = ndi.median_filter(bright, size=k, mode="nearest")
         flat = tex_s < FLAT_TEXTURE
         flat |= (tex_s < THIN_CLOUD_TEXTURE * bri_s) & (bri_s > THIN_CLOUD_BRIGHT)
         ref_tex = None if background is None else background.texture_for(track.track_id, frame)
-        contrast = None
         if ref_tex is not None:
             flat |= tex_s < HAZE_RATIO * ref_tex
-            # The edge of a cloud or of its shadow crosses the strip as a ramp of light,
-            # which the plain spread counts as texture: measure it about a straight line.
-            ramp_free = ndi.median_filter(
-                _detrended_std(gray, frame.offsets_m), size=k, mode="nearest"
-            )
-            with np.errstate(invalid="ignore", divide="ignore"):
-                contrast = ramp_free / np.where(ref_tex > 0, ref_tex, np.nan)
         cand = flat & (bri_s > BRIGHT) & st_valid
-        rows.append((track, frame, values, inside, st_valid, texture, bri_s, contrast, cand))
+        strips.append(
+            _Strip(track, frame, values, inside, st_valid, texture, bri_s, cand, gray, ref_tex)
+        )
     edge = max(1, int(round(CLOUD_EDGE_M / step)))
     # Cloud edges are soft: thin, semi-transparent cloud around a detected core or rim
     # brightens and flattens the track without meeting either test.
-    clouds = [_soft_edges(_long_runs(r[8], min_run), r[4], edge) for r in rows]
-    seen = np.concatenate([r[3] & r[4] & ~c for r, c in zip(rows, clouds, strict=True)])
-    on_snow = np.concatenate([r[6] > 0.7 for r in rows])[seen]
+    clouds = [_soft_edges(_long_runs(st.cand, min_run), st.valid, edge) for st in strips]
+    seen = np.concatenate([st.inside & st.valid & ~c for st, c in zip(strips, clouds, strict=True)])
+    on_snow = np.concatenate([st.bright > 0.7 for st in strips])[seen]
     # Thin cloud is the rim of a cloud: looked for only where the scene shows a cloud's
     # core (a uniform thin layer is haze, which the scene's own level takes out), and
     # not on snow, whose brightness maps the snow rather than the light.
-    thins: list[np.ndarray | None] = [None] * len(rows)
+    thins: list[np.ndarray | None] = [None] * len(strips)
     if any(c.any() for c in clouds) and on_snow.size and on_snow.mean() <= VEIL_MAX_SNOW:
-        veils = _veil([(r[6], r[7], r[3] & r[4] & ~r[8]) for r in rows])
+        veils = _veil(
+            [(st.bright, _contrast(st, k), st.inside & st.valid & ~st.cand) for st in strips]
+        )
         thins = [
-            _soft_edges(_long_runs(v & r[4], min_run), r[4], edge) & ~c
-            for c, v, r in zip(clouds, veils, rows, strict=True)
+            _soft_edges(_long_runs(v & st.valid, min_run), st.valid, edge) & ~c
+            for c, v, st in zip(clouds, veils, strips, strict=True)
         ]
     out = []
-    for (track, frame, values, inside, st_valid, texture, bri_s, _, _), cloud, thin in zip(
-        rows, clouds, thins, strict=True
-    ):
+    for st, cloud, thin in zip(strips, clouds, thins, strict=True):
         if thin is not None and thin.any():
             cloud = cloud | thin
         else:
             thin = None
-        snow = st_valid & ~cloud & (bri_s > 0.7)
+        snow = st.valid & ~cloud & (st.bright > 0.7)
         out.append(
             TrackObservation(
-                track, frame, values, inside, st_valid, cloud, snow, texture, tuple(bands), thin
+                st.track,
+                st.frame,
+                st.values,
+                st.inside,
+                st.valid,
+                cloud,
+                snow,
+                st.texture,
+                tuple(bands),
+                thin,
             )
         )
     return out
+
+
+class _Strip(NamedTuple):
+    """One track's strip as :func:`observe_tracks` first reads it."""
+
+    track: Track
+    frame: TrackFrame
+    values: np.ndarray
+    inside: np.ndarray
+    valid: np.ndarray
+    texture: np.ndarray
+    bright: np.ndarray
+    """(n,) along-track median of the strip's brightness."""
+    cand: np.ndarray
+    """(n,) candidate cloud core: bright and flat."""
+    gray: np.ndarray
+    """(m, n) gray samples."""
+    ref_tex: np.ndarray | None
+    """(n,) the background's clear-scene texture, None without a background."""
+
+
+def _contrast(strip: _Strip, k: int) -> np.ndarray | None:
+    """(n,) texture about a straight line across the strip, over the clear-scene texture.
+
+    The edge of a cloud or of its shadow crosses the strip as a ramp of light, which the
+    plain spread counts as texture: measured about a straight line it is none. Smoothed
+    over ``k`` stations like the other along-track values; None without a background.
+    """
+    if strip.ref_tex is None:
+        return None
+    ramp_free = ndi.median_filter(
+        _detrended_std(strip.gray, strip.frame.offsets_m), size=k, mode="nearest"
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ramp_free / np.where(strip.ref_tex > 0, strip.ref_tex, np.nan)
 
 
 def _soft_edges(cloud: np.ndarray, valid: np.ndarray, edge: int) -> np.ndarray:
