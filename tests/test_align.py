@@ -181,3 +181,45 @@ def test_a_scene_outside_the_stack_is_placed_by_the_anchors_vote():
     assert np.hypot(*(np.array(place_scene(anchors, sp, g.shape)) - true)) < 0.5
     # Nothing to vote with but the reference's match: that one.
     assert place_scene([], sp, g.shape, reference_shift=wrong) == wrong
+
+
+def test_the_stack_placer_gives_the_per_scene_matches_to_the_last_bit():
+    """ScenePlacer transforms the reference and anchors once per stack instead of once per
+    scene; the shift it gives is that of estimate_shift followed by place_scene."""
+    from railwatch.align import (
+        AnchorEdges,
+        ScenePlacer,
+        anchor_edges,
+        edge_spectrum,
+        estimate_shift,
+        place_scene,
+    )
+
+    g = make_grid(200, 120)
+    lines = [straight_line(g, y) for y in (25, 30.3, 35.6)]
+    offs = [(0, 0), (2.5, -1.0), (-3.0, 4.0)]
+    scenes = [
+        render(g, lines, train(k, 10 + 13 * k, [13.92] * 3), seed=k, offset_m=off, n_patches=0)
+        for k, off in enumerate(offs)
+    ]
+    reference = np.median([s.gray for s in scenes], axis=0)
+    ref_valid = np.ones(g.shape, bool)
+    anchors = [
+        AnchorEdges(anchor_edges(edge_spectrum(s.gray, s.valid), g.shape), (0.5 * k, -0.25 * k))
+        for k, s in enumerate(scenes)
+    ]
+    placer = ScenePlacer.of_stack(reference, ref_valid, anchors, max_shift_px=30)
+    bare = ScenePlacer.of_stack(reference, ref_valid, max_shift_px=30)
+    for k, off in enumerate([(1.5, 2.0), (-4.0, 0.5)]):  # metres east, north
+        new = render(g, lines, train(1, 30, [13.92] * 2), seed=20 + k, offset_m=off, n_patches=0)
+        valid = new.valid.copy()
+        valid[:, :40] = False  # a swath edge
+        matched = estimate_shift(
+            reference, new.gray, valid=valid, ref_valid=ref_valid, max_shift_px=30
+        )
+        sp = edge_spectrum(new.gray, valid)
+        voted = place_scene(anchors, sp, g.shape, reference_shift=matched)
+        assert placer.place(new.gray, valid) == voted
+        assert bare.place(new.gray, valid) == matched
+    # Nothing valid to match: no shift, as estimate_shift says.
+    assert bare.place(new.gray, np.zeros(g.shape, bool)) == (0.0, 0.0)

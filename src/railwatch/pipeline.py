@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -116,7 +117,7 @@ Progress = Callable[[str, int, int], None]
 """progress(stage, done, total)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class StackProducts:
     """Reductions over the stack that every acquisition is analysed with."""
 
@@ -432,6 +433,30 @@ def _sun_at(acq: Acquisition, site: Site) -> dict[str, float]:
     return {"sun_azimuth_deg": mid[0], "sun_elevation_deg": mid[1]}
 
 
+_PLACERS: dict[int, align_mod.ScenePlacer] = {}
+"""Each live StackProducts' placer in this process, by id (dropped with the products)."""
+
+
+def _placer(products: StackProducts) -> align_mod.ScenePlacer:
+    """The stack's :class:`~railwatch.align.ScenePlacer`, built once per products object.
+
+    A pool's chunk and a serial run analyse their acquisitions with one products object,
+    so the reference's and anchors' spectra are transformed once, not once per scene.
+    """
+    key = id(products)
+    placer = _PLACERS.get(key)
+    if placer is None:
+        placer = align_mod.ScenePlacer.of_stack(
+            products.reference,
+            products.ref_valid,
+            products.anchors,
+            max_shift_px=_max_shift_px(products.grid),
+        )
+        _PLACERS[key] = placer
+        weakref.finalize(products, _PLACERS.pop, key, None)
+    return placer
+
+
 def process_acquisition(
     acq: Acquisition,
     products: StackProducts,
@@ -469,25 +494,9 @@ def process_acquisition(
     if acq.id in products.shifts:
         shift = products.shifts[acq.id]
     elif products.n_acquisitions > 1:
-        gray = scene.gray()
-        m = _max_shift_px(grid)
-        shift = align_mod.estimate_shift(
-            products.reference,
-            gray,
-            valid=scene.valid,
-            ref_valid=products.ref_valid,
-            max_shift_px=m,
-        )
-        shift = (float(shift[0]), float(shift[1]))
-        if products.anchors:
-            # Outside the sample: the anchors vote as they do for the stack's scenes.
-            shift = align_mod.place_scene(
-                products.anchors,
-                align_mod.edge_spectrum(gray, scene.valid, max_shift_px=m),
-                (grid.height, grid.width),
-                reference_shift=shift,
-                max_shift_px=m,
-            )
+        # Outside the sample: matched to the reference, and the anchors vote as they do
+        # for the stack's scenes.
+        shift = _placer(products).place(scene.gray(), scene.valid)
     else:
         shift = (0.0, 0.0)
     # The scene is not resampled for the analysis: a fractional shift would blur it
