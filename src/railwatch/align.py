@@ -1085,6 +1085,10 @@ CENTRE_MIN_CLEAR_M = 10.0
 """Least length of a track whose window is clear of other tracks' beds for its profile to
 re-centre it; shorter, the line is kept as given."""
 
+CENTRE_PARTS = 5
+"""Consecutive parts of a track whose own median profiles must mostly (more than half)
+put its centre where the whole track's profile does (:func:`_parts_agree`)."""
+
 
 def _foreign_stations(frame: TrackFrame, others: Sequence, *, reach_m: float) -> np.ndarray:
     """(n,) stations of ``frame`` whose strip holds the bed of a converging track.
@@ -1125,6 +1129,69 @@ def _foreign_stations(frame: TrackFrame, others: Sequence, *, reach_m: float) ->
     return out
 
 
+def _parts_agree(
+    values: np.ndarray,
+    offsets_m: np.ndarray,
+    step_m: float,
+    centre_m: float,
+    max_offset_m: float,
+    tol_m: float,
+    parts: int = CENTRE_PARTS,
+) -> bool:
+    """Whether most consecutive parts of a strip put the track's centre at ``centre_m``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        (m, n) strip of one band: ``m`` across-track samples at ``offsets_m`` for each
+        of ``n`` stations along the track (NaN where not observed).
+    offsets_m : numpy.ndarray
+        (m,) across-track offsets, metres, increasing.
+    step_m : float
+        Station spacing along the track, metres.
+    centre_m : float
+        Centre found from the whole strip (:func:`symmetry_offset`).
+    max_offset_m : float
+        Largest correction searched.
+    tol_m : float
+        How far a part's centre may lie from ``centre_m`` and still agree.
+    parts : int
+        Number of parts, fewer where a part would be shorter than
+        :data:`CENTRE_MIN_CLEAR_M` of stations (at least 3 are needed).
+
+    Returns
+    -------
+    bool
+        True where more than half of the parts' median profiles are most symmetric
+        within ``tol_m`` of ``centre_m``.
+
+    Notes
+    -----
+    A survey error moves a whole line sideways by the same amount: every part of the
+    track sees it. Noise about a nearly flat profile (the bed in a reference that does
+    not resolve the rails) moves the most symmetric point from part to part.
+
+    Examples
+    --------
+    >>> o = np.linspace(-4, 4, 49)
+    >>> bed = np.exp(-0.5 * ((np.abs(o[:, None] - 0.5) - 0.78) / 0.2) ** 2)
+    >>> strip = np.repeat(bed, 200, axis=1)
+    >>> _parts_agree(strip, o, 0.25, 0.5, 1.5, 0.25), _parts_agree(strip, o, 0.25, -0.5, 1.5, 0.25)
+    (True, False)
+    """
+    n = values.shape[1]
+    k = min(parts, int(n * step_m // CENTRE_MIN_CLEAR_M))
+    if k < 3:
+        return False
+    agree = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for idx in np.array_split(np.arange(n), k):
+            c = symmetry_offset(np.nanmedian(values[:, idx], axis=1), offsets_m, max_offset_m)
+            agree += abs(c - centre_m) <= tol_m
+    return agree > k / 2
+
+
 def centre_tracks(
     reference: np.ndarray,
     ref_valid: np.ndarray,
@@ -1154,7 +1221,12 @@ def centre_tracks(
     :data:`CENTRE_MIN_CLEAR_M` of clear stations is kept as given. Where the clear
     stations and all of them agree within the search's resolution (one across sample),
     all of them decide (more stations, less noise); where they do not, the profile is
-    ambiguous and the line is kept as given too.
+    ambiguous and the line is kept as given too. So is it where most parts of the track
+    do not put its centre where the whole does (:func:`_parts_agree`): a surveyed line
+    is off by the same amount all along, while a stack of 1 m scenes, which does not
+    resolve the rails, leaves a bed profile so flat that its most symmetric point
+    wanders from part to part and can lock on a bed edge 1.2-1.4 m off (seen on 4 of 45
+    yard tracks of the 1.0 m tuning stacks, every one moved towards its neighbour).
     """
     from railwatch.tracks import Track, sample_profile
 
@@ -1178,6 +1250,15 @@ def centre_tracks(
             # Beyond it the profile is ambiguous (at 1.0 m either estimate can lock on a
             # rail or a bed edge 1.2 m off): the line is kept as given.
             c = c_whole if abs(c - c_whole) <= step + 1e-9 else 0.0
+            if c != 0.0 and not _parts_agree(
+                strip.values[0],
+                strip.frame.offsets_m,
+                strip.frame.step_m,
+                c,
+                max_offset_m,
+                grid.resolution_m / 2,
+            ):
+                c = 0.0
         line = t.line
         if abs(c) >= 0.05 and t.line.length > 10:
             moved = t.line.offset_curve(c)
