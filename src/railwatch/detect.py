@@ -201,6 +201,12 @@ STRUCTURE_GAP_M = 10.0
 """Gaps shorter than this between stations beside one structure are closed: a building
 is continuous, and a gap shorter than the shortest railcar (12 m) cannot hold one."""
 
+RAKE_GAP_M = 4.0
+"""Longest gap in body evidence inside a rake of coupled railcars: coupled bodies leave
+well under 2 m between them, and a flat car's low deck ends and buffer beams read as
+track for up to a metre more on each side. Occupied track broken by more is not one
+rake (:func:`_structure_today`); a third of the shortest railcar."""
+
 STRUCTURE_MIN_BUSY = 3
 """Occupied dates needed before their colours can be called one recurring colour."""
 
@@ -422,6 +428,15 @@ SNOW_COVER_SHARE = 0.5
 snow-covered, one colour: its shoulders show a body's shadow as on bare ground. Below, on
 patchy snow, a bare patch darkens a shoulder as much as a shadow does."""
 
+SNOW_LIT_BRIGHT = 0.6
+"""Least brightness (mean of the visible bands, data scaled about 0-1) of the sunlit ground
+between the tracks, the :data:`ILLUM_SUN_QUANTILE` percentile of the shoulders, for that
+ground to be snow (:func:`_snow_ground`). Sunlit snow reflects 0.7-0.9 of the light (in
+linear 11-bit products too); bare soil, gravel, grass and ballast 0.1-0.35, under 0.5
+once display-encoded. The stations' snow flag (a strip median above 0.7) misses snow in a
+packed yard under a low sun, where beds, cars and shade fill most of each strip, the more
+so in a linear product."""
+
 SUN_ACROSS_MIN = math.sin(math.radians(15.0))
 """Least share of the sun's horizontal direction across a track for the acquisition's
 known sun to name the shadow side of that track: with the sun within 15 deg of the
@@ -474,6 +489,10 @@ SHADE_RUN_M = 4.0
 """Along-track window (metres) over which a body's shadow on its far shoulder is sought
 (:func:`_own_shadow`): shorter than any railcar (10 m and more), longer than the one or
 two pixels over which noise, a coupling gap or a snow patch break a shadow at 1.0 m."""
+
+SHADE_HEIGHT_M = 4.5
+"""Tallest body that can shade the ground (car height prior 3.5-4.5 m): how far its shadow
+reaches decides which shoulders measure the light (:func:`_open_sides`)."""
 
 TEMPERATURE = 2.0
 """Scale of the evidence in the count posterior: neighbouring stations are correlated
@@ -855,7 +874,8 @@ def station_evidence(
     core: list[np.ndarray] = []
     edges: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
     ground: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-    light = _light(observations)
+    observed_cols: list[np.ndarray] = []  # (b, n) per track, before the light correction
+    light = _light(observations, sun)
     gains = [(dark, gain) for dark, gain, _ in light]
     snowy = _snowy(observations)
     under = np.concatenate([_cloud_shade_weight(g) for _, g in gains])
@@ -865,6 +885,7 @@ def station_evidence(
     diffuse = undone * np.concatenate([_diffuse_weight(g) for _, g, _ in light])
     for o, (dark, gain) in zip(observations, gains, strict=True):
         v = np.nan_to_num(o.values, nan=0.0)
+        observed_cols.append(_smooth_along(v[:, body].mean(axis=1), smooth))
         v = dark[:, None, None] + (v - dark[:, None, None]) * gain[:, None, :]
         raw.append(v[:, body].mean(axis=1))
         core.append(v[:, np.abs(offs) <= ROOF_CORE_M].mean(axis=1))
@@ -888,8 +909,18 @@ def station_evidence(
     seen = np.concatenate(obs_mask)
     shapes = _unit(allp)
     n_all = allp.shape[1]
+    # The noise scales every station's evidence, scene-wide. After the light correction
+    # it grows with the gain wherever shade was undone, so a yard read as in cloud shade
+    # (a busy yard under a low sun, its shoulders in the bodies' own shadows) would lower
+    # the evidence of every car in the scene, in sun or not; before it, the steps at
+    # shadow edges along the track add to it. Both only overstate the image's noise: the
+    # smaller is taken.
+    obs_cols = np.concatenate(observed_cols, axis=1)
     noise = (
-        np.maximum(_noise_along(allc, sizes), 0.02 * np.median(allc[:, seen], axis=1))
+        np.maximum(
+            np.minimum(_noise_along(obs_cols, sizes), _noise_along(allc, sizes)),
+            0.02 * np.median(allc[:, seen], axis=1),
+        )
         if seen.any()
         else np.ones(allc.shape[0])
     )
@@ -1015,7 +1046,10 @@ def station_evidence(
             z = np.minimum(other, _explain_empty(*empty_args, **explain, shadow=lines))
         frames = [o.frame for o in observations]
         sky_own = None
-        if snowy and shadow is not None and sun is not None:
+        # Snow flagged on the stations, or the sunlit ground as bright as only snow is (the
+        # flag misses snow in a packed yard under a low sun, in a linear product).
+        on_snow = snowy or _snow_ground(shoulders, o0.bands, seen)
+        if on_snow and shadow is not None and sun is not None:
             # On snow shade is told by its tint: a lit far shoulder beside a shaded near
             # one is empty track in a neighbour's shadow (none of its own).
             beds = [allc] + [np.concatenate(h, axis=1) for h in halves]
@@ -1453,7 +1487,10 @@ def _sky_shade(
     Most of the ground between the tracks is in the sun: its tint and spread are the
     median and the robust spread on the blue side over the observed shoulders (snow and
     bare soil differ in tint: the spread reaches the bluer), and the scene's shade is the
-    median tint of the shoulders beyond :data:`SKY_TINT_SPREADS` [0] spreads bluer. A
+    median tint of the shoulders beyond :data:`SKY_TINT_SPREADS` [0] spreads bluer. In a
+    packed yard under a low sun the median shoulder may be shade: where it is that much
+    bluer than the brightest quarter of the shoulders (in the sun whatever the share of
+    shade), the lit ground's tint and spread are theirs. A
     shoulder (or bed) counts as shaded in full at the shade's tint, and not at all within
     two spreads of the lit ground's.
 
@@ -1496,6 +1533,18 @@ def _sky_shade(
     # blue side, up to the bluest lit surface, where shade would begin.
     lit, upper = (float(q) for q in np.percentile(t, (50.0, 75.0)))
     sd = max(0.005, (upper - lit) / 0.6745)
+    # In a packed yard under a low sun most of the ground between the tracks lies in
+    # the shadow of the next track's cars, and the median shoulder is shade. The
+    # brightest shoulders are in the sun whatever the share of shade (shade on snow or
+    # soil is darker than the same ground lit): where the median is bluer than their
+    # tint by SKY_TINT_SPREADS [0] of their spread, the lit ground is theirs.
+    vis = gray_bands(bands)
+    bright = np.concatenate([g[vis].mean(axis=0)[seen] for g in ground])
+    top = t[bright >= np.percentile(bright, ILLUM_QUANTILE)]
+    lit_top, upper_top = (float(q) for q in np.percentile(top, (50.0, 75.0)))
+    sd_top = max(0.005, (upper_top - lit_top) / 0.6745)
+    if lit > lit_top + SKY_TINT_SPREADS[0] * sd_top:
+        lit, sd = lit_top, sd_top
     blue = t[t > lit + SKY_TINT_SPREADS[0] * sd]
     if blue.size < SHADOW_MIN_STATIONS:
         return None
@@ -2130,6 +2179,40 @@ def _snowy(observations: Sequence[TrackObservation]) -> bool:
     return snow > ILLUM_MAX_SNOW * max(seen, 1)
 
 
+def _snow_ground(ground: Sequence[np.ndarray], bands: Sequence[str], seen: np.ndarray) -> bool:
+    """Whether the sunlit ground between the tracks is snow, from its brightness.
+
+    Parameters
+    ----------
+    ground : sequence of numpy.ndarray
+        (b, N) shoulder colours, each side.
+    bands : sequence of str
+        Band names along ``b``.
+    seen : numpy.ndarray
+        (N,) observed stations.
+
+    Returns
+    -------
+    bool
+        The :data:`ILLUM_SUN_QUANTILE` percentile of the observed shoulders' brightness
+        reaches :data:`SNOW_LIT_BRIGHT`: whatever share of the ground the cars and their
+        shadows cover, the brightest of it is in the sun, and only snow is that bright.
+
+    Examples
+    --------
+    >>> seen = np.ones(40, bool)
+    >>> snow = np.full((3, 40), 0.75)
+    >>> snow[:, :30] = 0.3  # most of the ground in shade or under cars
+    >>> _snow_ground([snow, snow], ("red", "green", "blue"), seen)
+    True
+    >>> _snow_ground([snow * 0.6, snow * 0.6], ("red", "green", "blue"), seen)
+    False
+    """
+    vis = gray_bands(bands)
+    b = np.concatenate([g[vis].mean(axis=0)[seen] for g in ground])
+    return b.size >= 20 and float(np.percentile(b, ILLUM_SUN_QUANTILE)) >= SNOW_LIT_BRIGHT
+
+
 def _snow_share(observations: Sequence[TrackObservation]) -> float:
     """Share of the observed track on snow."""
     seen = sum(int(o.observed.sum()) for o in observations)
@@ -2149,6 +2232,7 @@ def _illumination(
 
 def _light(
     observations: Sequence[TrackObservation],
+    sun: tuple[float, float] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per track, the dark offset (b,), the gain (b, n) applied and the gain (b, n) needed.
 
@@ -2172,6 +2256,13 @@ def _light(
     any cloud shadow leaves (the dark level taken from shaded ground itself where no
     dark object is in view, or shaded ground beside a lit patch) is not undone beyond
     that, and the needed gain keeps the rest.
+
+    The full-sun level is lowered where empty track denies the shade the shoulders show
+    (a bright foreign shoulder, :func:`_sun_reference`). With ``sun`` (azimuth clockwise
+    from grid north, elevation, degrees), the shoulders between busy tracks under a low
+    sun lie in the bodies' own shadows: where ground no body can shade
+    (:func:`_open_sides`) nearby is brighter, that is the local light
+    (:func:`_open_light`).
     """
     nb = observations[0].values.shape[0]
     step = observations[0].frame.step_m
@@ -2186,6 +2277,17 @@ def _light(
     analytic = _unit(np.exp(-0.5 * ((np.abs(offs[rail]) - RAIL_OFFSET_M) / width) ** 2))
     gidx = gray_bands(observations[0].bands)
     smooth = max(1, int(round(0.75 / step)))
+    shadow = _shadow_direction(sun)
+    reach = None
+    lvl_open: list[np.ndarray] = []
+    if shadow is not None and sun is not None:
+        reach = (shadow, SHADE_HEIGHT_M / math.tan(math.radians(sun[1])))
+        all_xy = np.column_stack(
+            [
+                np.concatenate([o.frame.x for o in observations]),
+                np.concatenate([o.frame.y for o in observations]),
+            ]
+        )
     for k, o in enumerate(observations):
         offs = o.frame.offsets_m
         with warnings.catch_warnings():
@@ -2202,6 +2304,15 @@ def _light(
         idx = np.flatnonzero(ok)[::every]
         pts.append(np.column_stack([o.frame.x[idx], o.frame.y[idx]]))
         lvl.append(sm[:, idx])
+        if reach is not None:
+            # Only a shoulder no body can shade measures the light (see _open_sides).
+            xy = np.column_stack([o.frame.x[idx], o.frame.y[idx]])
+            nrm = np.column_stack([o.frame.nx[idx], o.frame.ny[idx]])
+            open_l, open_r = _open_sides(xy, nrm, all_xy, *reach)
+            left, right = sides[0][:, idx], sides[1][:, idx]
+            both = np.where(left.sum(axis=0) >= right.sum(axis=0), left, right)
+            pick = np.where(open_l, np.where(open_r, both, left), right)
+            lvl_open.append(np.where((open_l | open_r)[None], pick, np.nan))
         owner.append(np.column_stack([np.full(idx.size, k), idx]))
         if idx.size:
             samples.append(o.values[:, :, idx].reshape(nb, -1))
@@ -2243,7 +2354,15 @@ def _light(
         dark,
         typical,
     )
+    typical = _sun_reference(
+        np.concatenate(bed, axis=1), light, np.concatenate(rails), dark, typical
+    )
     span = typical - dark
+    if reach is not None:
+        # The shoulders between busy tracks under a low sun lie in the bodies' shadows,
+        # as dark as a cloud's: where ground open to the sun nearby is brighter, that is
+        # the light (a cloud shadows open ground too), never darker than the shoulders.
+        light = np.fmax(light, _open_light(p, np.concatenate(lvl_open, axis=1)))
     out = []
     for k, o in enumerate(observations):
         sel = own[:, 0] == k
@@ -2264,6 +2383,92 @@ def _light(
         gain = 1.0 + excess * np.clip(excess / (ILLUM_TOLERANCE - 1.0) - 1.0, 0.0, 1.0)
         out.append((dark, gain, need))
     return out
+
+
+def _open_sides(
+    xy: np.ndarray, normals: np.ndarray, stations: np.ndarray, shadow: np.ndarray, length: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per side (left +, right -), whether each station's (n,) shoulder is open to the sun.
+
+    ``xy`` and ``normals`` (n, 2) are the stations, ``stations`` (M, 2) every station of
+    every track, ``shadow`` the unit direction the shadows fall to and ``length`` the
+    longest shadow a body casts (:data:`SHADE_HEIGHT_M` over the tangent of the sun's
+    elevation). A shoulder is open where no track passes within a body's half width
+    (:data:`BODY_EDGE_M`) of the line from it towards the sun over that length: no body,
+    on its own track or the next, can shade it, whether one stands there or not.
+    """
+    tree = cKDTree(stations)
+    ts = np.arange(0.0, length + 0.5, 0.5)
+    out = []
+    for sign in (1.0, -1.0):
+        foot = xy + sign * float(np.mean(SHOULDER_M)) * normals
+        shaded = np.zeros(xy.shape[0], bool)
+        for t in ts:
+            d, _ = tree.query(foot - t * shadow, distance_upper_bound=BODY_EDGE_M)
+            shaded |= np.isfinite(d)
+        out.append(~shaded)
+    return out[0], out[1]
+
+
+def _open_light(p: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(b, R) local light at the sampled stations ``p`` (R, 2) from open shoulders ``ref``.
+
+    ``ref`` (b, R) is NaN where neither shoulder is open to the sun (:func:`_open_sides`).
+    The light is the :data:`ILLUM_QUANTILE` percentile of the open shoulders within
+    :data:`ILLUM_RADIUS_M`, or twice that where none is nearer, NaN where none is.
+    """
+    nb, n = ref.shape
+    light = np.full((nb, n), np.nan)
+    good = np.isfinite(ref).all(axis=0)
+    if not good.any():
+        return light
+    tree = cKDTree(p[good])
+    vals = ref[:, good]
+    todo = np.ones(n, bool)
+    for radius in (ILLUM_RADIUS_M, 2.0 * ILLUM_RADIUS_M):
+        hits = tree.query_ball_point(p[todo], radius)
+        for i, h in zip(np.flatnonzero(todo), hits, strict=True):
+            if h:
+                light[:, i] = np.percentile(vals[:, h], ILLUM_QUANTILE, axis=1)
+                todo[i] = False
+    return light
+
+
+def _sun_reference(
+    bed: np.ndarray,
+    light: np.ndarray,
+    rails: np.ndarray,
+    dark: np.ndarray,
+    typical: np.ndarray,
+) -> np.ndarray:
+    """(b,) full-sun light, lowered where the beds deny the shade the shoulders show.
+
+    ``bed`` and ``light`` (b, R) are the bed's mean and the local light (:func:`_light`)
+    at sampled stations, ``rails`` (R,) their profiles' correlation with a pair of rails,
+    ``dark`` the dark level and ``typical`` the full-sun light taken from the shoulders.
+    A cloud shadow lowers the light on the bed of empty track as on the ground beside it.
+    A bright foreign shoulder (a concrete platform, a road) raises the local light at the
+    stations beside it without any more sun there: every other station then reads as
+    shaded, although its empty track is as bright as that beside the bright shoulder.
+    Where empty track at the stations read as shaded (a gain above
+    :data:`ILLUM_TOLERANCE`) keeps, above the dark level, at least ``1 / ILLUM_TOLERANCE``
+    of the brightness of empty track read as in full sun, the shade is not there; the full
+    sun is then taken from those stations' own light (:data:`ILLUM_SUN_QUANTILE`).
+    """
+    above = np.maximum(light - dark[:, None], 1e-6)
+    level = ((typical - dark)[:, None] / above).mean(axis=0)
+    empty = rails >= DARK_FIT_RAILS
+    sun = empty & (level <= ILLUM_TOLERANCE)
+    shade = empty & (level > ILLUM_TOLERANCE)
+    if min(int(sun.sum()), int(shade.sum())) < DARK_FIT_MIN_STATIONS:
+        return typical
+    lit = np.median(bed[:, sun], axis=1) - dark
+    kept = (np.median(bed[:, shade], axis=1) - dark) / np.maximum(lit, 1e-9)
+    if float(np.mean(kept)) < 1.0 / ILLUM_TOLERANCE:
+        return typical
+    return np.minimum(
+        typical, np.percentile(light[:, level > ILLUM_TOLERANCE], ILLUM_SUN_QUANTILE, axis=1)
+    )
 
 
 def _dark_from_empty(
@@ -3315,7 +3520,11 @@ def _structure_today(
 
     Beside a structure (:attr:`Background.structure`) a station is not observable
     unless it looks occupied in a colour other than the structure's
-    (:func:`_same_colour`): that is a railcar and stays observed.
+    (:func:`_same_colour`): that is a railcar and stays observed. So does a station
+    beside a building (:attr:`Background.structure_side`) in a rake of coupled bodies
+    (gaps under :data:`RAKE_GAP_M`) that runs on past the building's part by more than
+    :data:`STRUCTURE_GAP_M` at both ends (:func:`_rake_past`): dark or grey railcars
+    share a shaded wall's colour, but no wall or shadow reaches beyond the building.
     """
     colour = None if background is None else background.structure.get(obs.track.track_id)
     if colour is None or colour.shape[1] != ev.z.shape[0]:
@@ -3323,7 +3532,63 @@ def _structure_today(
     chroma = _body_chroma(obs, ev)
     other = np.isfinite(chroma[0]) & ~_same_colour(chroma, colour)
     cover = np.isfinite(colour[0]) & ~other
+    # Colour alone does not part a dark or grey railcar from a wall or a shadow: a rake
+    # standing at a building and running on past it is railcars, whatever their paint.
+    # Not so at a turnout, where what leans over the track is another track's railcars
+    # (no building side there, :func:`_converging`): those stay covered.
+    side = None if background is None else background.structure_side.get(obs.track.track_id)
+    if side is not None and side.shape == cover.shape and np.any(side):
+        building = side != 0
+        occupied = ev.observed & (ev.z > Z_THRESHOLD)
+        step = obs.frame.step_m
+        reach = max(1, int(round(STRUCTURE_GAP_M / step)))
+        coupled = max(1, int(round(RAKE_GAP_M / step)))
+        rake = _rake_past(
+            occupied, cover & occupied & building, reach, close=coupled, both_ends=True
+        )
+        cover &= ~(rake & building)
     return cover if static is None or static.shape != cover.shape else static | cover
+
+
+def _rake_past(
+    occupied: np.ndarray,
+    part: np.ndarray,
+    gap: int,
+    *,
+    close: int | None = None,
+    both_ends: bool = False,
+) -> np.ndarray:
+    """(n,) stations of the occupied stretches that run on past ``part`` by more than ``gap``.
+
+    A building's wall, roof or shadow reaches no further along the track than the
+    building (:data:`STRUCTURE_GAP_M` beyond its ends at most): a stretch of occupied
+    track that goes on past the building's part (``part``, occupied stations taken for
+    the building) by more than ``gap`` stations at either end (``both_ends``: at both)
+    is a rake standing at the building. A stretch closes gaps shorter than ``close``
+    stations (default ``gap``). A wall may continue a rake that stops at the building
+    with no gap between them; only a rake running past at both ends spans it whole.
+
+    Examples
+    --------
+    >>> occ = np.array([0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0], bool)
+    >>> part = np.array([0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0], bool)
+    >>> _rake_past(occ, part, 2).astype(int)
+    array([0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    >>> _rake_past(occ, part, 2, close=4).astype(int)
+    array([0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
+    >>> _rake_past(occ, part, 2, close=4, both_ends=True).astype(int)
+    array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    """
+    size = gap if close is None else close
+    stretches, _ = ndi.label(ndi.binary_closing(occupied, np.ones(size, bool)) | occupied)
+    rake = np.zeros(occupied.shape, bool)
+    for k in np.unique(stretches[part & (stretches > 0)]):
+        idx = np.flatnonzero(stretches == k)
+        on = np.flatnonzero(part & (stretches == k))
+        before, after = on[0] - idx[0] > gap, idx[-1] - on[-1] > gap
+        if (before and after) if both_ends else (before or after):
+            rake[idx] = True
+    return rake
 
 
 def _ambiguous_length_m(ev: StationEvidence, step_m: float, static: np.ndarray | None) -> float:
@@ -3858,7 +4123,6 @@ def _structure_lean(
     occupied = ev.observed & (ev.z > Z_THRESHOLD)
     cont = occupied & same
     pieces, _ = ndi.label(ndi.binary_closing(cont, np.ones(gap, bool)) | cont)
-    stretches, _ = ndi.label(ndi.binary_closing(occupied, np.ones(gap, bool)) | occupied)
     cover = np.zeros(n, bool)
     # A building's lean reaches no further along the track than a gap beyond its ends.
     reach = ndi.binary_dilation(side != 0, np.ones(2 * gap + 1, bool))
@@ -3870,11 +4134,7 @@ def _structure_lean(
     # ... and ends where the look of occupied track does: a stretch of bodies running on
     # past it by more than a gap no railcar fits in is a rake standing at the building
     # (dark cars, their shadows towards it, continue its shoulder too).
-    for k in np.unique(stretches[cover]):
-        idx = np.flatnonzero(stretches == k)
-        part = np.flatnonzero(cover & (stretches == k))
-        if part[0] - idx[0] > gap or idx[-1] - part[-1] > gap:
-            cover[stretches == k] = False
+    cover &= ~_rake_past(occupied, cover, gap)
     if not cover.any():
         return static
     return cover if static is None or static.shape != cover.shape else static | cover
