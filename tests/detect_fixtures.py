@@ -251,6 +251,35 @@ def add_cloud(scene: FixtureScene, *, x_frac: tuple[float, float] = (0.0, 1.0), 
     return scene
 
 
+def add_shed(
+    scene: FixtureScene,
+    *,
+    x_m: tuple[float, float],
+    eave_y_m: float,
+    ridge_y_m: float,
+    roof: np.ndarray,
+    wall: np.ndarray | None = None,
+    wall_from_y_m: float = 0.0,
+    seed: int = 0,
+) -> FixtureScene:
+    """A shed along ``x_m`` (metres from the grid's west edge): its roof from the eave to
+    the ridge (metres north of the south edge), and with ``wall`` its wall face leaning
+    from the eave down to ``wall_from_y_m`` (over the track beside it), 2 % texture."""
+    g = scene.grid
+    minx, miny, maxx, maxy = g.bounds
+    xs = minx + (np.arange(g.width) + 0.5) * g.resolution_m - minx
+    ys = maxy - (np.arange(g.height) + 0.5) * g.resolution_m - miny
+    px, py = np.meshgrid(xs, ys)
+    along = (px >= x_m[0]) & (px <= x_m[1])
+    tone = 1 + 0.02 * np.random.default_rng(seed).standard_normal(px.shape)
+    top = along & (py >= eave_y_m) & (py <= ridge_y_m)
+    scene.data[:, top] = roof[:, None] * tone[top]
+    if wall is not None:
+        face = along & (py >= wall_from_y_m) & (py < eave_y_m + 0.8)
+        scene.data[:, face] = wall[:, None] * tone[face]
+    return scene
+
+
 def cut_nodata(scene: FixtureScene, *, keep_cols: int) -> FixtureScene:
     """Mark columns from ``keep_cols`` on as unobserved (zero data, invalid)."""
     scene.valid[:, keep_cols:] = False

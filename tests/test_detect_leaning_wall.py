@@ -9,7 +9,7 @@ stand at the shed. The wall dates count no car at the shed; the car dates count 
 
 import numpy as np
 
-from detect_fixtures import make_grid, render, straight_line, train
+from detect_fixtures import add_shed, make_grid, render, straight_line, train
 from railwatch.detect import analyse_scene, learn_background
 from railwatch.site import Site
 from railwatch.tracks import tracks_from_lines
@@ -45,19 +45,18 @@ def _scene(k, wall, rake):
     if rake is not None:
         cars = cars + train(1, 66.0, [15.35] * 2, colours=rake)
     sc = render(g, lines, cars, seed=30 + k, shadow_m=(0.0, -1.3))
-    minx, miny, maxx, maxy = g.bounds
-    xs = minx + (np.arange(g.width) + 0.5) * g.resolution_m - minx
-    ys = maxy - (np.arange(g.height) + 0.5) * g.resolution_m - miny
-    px, py = np.meshgrid(xs, ys)
-    along = (px >= SHED_X[0]) & (px <= SHED_X[1])
-    rng = np.random.default_rng(200 + k)
-    tone = 1 + 0.02 * rng.standard_normal(px.shape)
-    roof = along & (py >= EAVE_Y) & (py <= RIDGE_Y)
-    sc.data[:, roof] = ROOF[:, None] * tone[roof]
-    if wall is not None:
-        # The wall face from the eave down over the shoulder and past the centre line.
-        face = along & (py >= TRACKS_Y[1] - 0.6) & (py < EAVE_Y + 0.8)
-        sc.data[:, face] = (wall * WALL)[:, None] * tone[face]
+    # The shed; its wall face, where shown, leans from the eave over the shoulder and past
+    # the centre line.
+    add_shed(
+        sc,
+        x_m=SHED_X,
+        eave_y_m=EAVE_Y,
+        ridge_y_m=RIDGE_Y,
+        roof=ROOF,
+        wall=wall * WALL if wall is not None else None,
+        wall_from_y_m=TRACKS_Y[1] - 0.6,
+        seed=200 + k,
+    )
     sc.data *= np.float32(0.9 + 0.03 * (k % 4))
     return sc, lines, cars
 
