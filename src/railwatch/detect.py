@@ -2282,11 +2282,14 @@ def _light(
     lvl_open: list[np.ndarray] = []
     if shadow is not None and sun is not None:
         reach = (shadow, SHADE_HEIGHT_M / math.tan(math.radians(sun[1])))
-        all_xy = np.column_stack(
-            [
-                np.concatenate([o.frame.x for o in observations]),
-                np.concatenate([o.frame.y for o in observations]),
-            ]
+        # Every station of every track, searched once per track.
+        station_tree = cKDTree(
+            np.column_stack(
+                [
+                    np.concatenate([o.frame.x for o in observations]),
+                    np.concatenate([o.frame.y for o in observations]),
+                ]
+            )
         )
     for k, o in enumerate(observations):
         offs = o.frame.offsets_m
@@ -2308,7 +2311,7 @@ def _light(
             # Only a shoulder no body can shade measures the light (see _open_sides).
             xy = np.column_stack([o.frame.x[idx], o.frame.y[idx]])
             nrm = np.column_stack([o.frame.nx[idx], o.frame.ny[idx]])
-            open_l, open_r = _open_sides(xy, nrm, all_xy, *reach)
+            open_l, open_r = _open_sides(xy, nrm, station_tree, *reach)
             left, right = sides[0][:, idx], sides[1][:, idx]
             both = np.where(left.sum(axis=0) >= right.sum(axis=0), left, right)
             pick = np.where(open_l, np.where(open_r, both, left), right)
@@ -2386,27 +2389,25 @@ def _light(
 
 
 def _open_sides(
-    xy: np.ndarray, normals: np.ndarray, stations: np.ndarray, shadow: np.ndarray, length: float
+    xy: np.ndarray, normals: np.ndarray, stations: cKDTree, shadow: np.ndarray, length: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per side (left +, right -), whether each station's (n,) shoulder is open to the sun.
 
-    ``xy`` and ``normals`` (n, 2) are the stations, ``stations`` (M, 2) every station of
-    every track, ``shadow`` the unit direction the shadows fall to and ``length`` the
+    ``xy`` and ``normals`` (n, 2) are the stations, ``stations`` a tree of every station
+    of every track, ``shadow`` the unit direction the shadows fall to and ``length`` the
     longest shadow a body casts (:data:`SHADE_HEIGHT_M` over the tangent of the sun's
     elevation). A shoulder is open where no track passes within a body's half width
     (:data:`BODY_EDGE_M`) of the line from it towards the sun over that length: no body,
     on its own track or the next, can shade it, whether one stands there or not.
     """
-    tree = cKDTree(stations)
     ts = np.arange(0.0, length + 0.5, 0.5)
     out = []
     for sign in (1.0, -1.0):
         foot = xy + sign * float(np.mean(SHOULDER_M)) * normals
-        shaded = np.zeros(xy.shape[0], bool)
-        for t in ts:
-            d, _ = tree.query(foot - t * shadow, distance_upper_bound=BODY_EDGE_M)
-            shaded |= np.isfinite(d)
-        out.append(~shaded)
+        # Every point of every line towards the sun in one query.
+        line = foot[:, None, :] - ts[None, :, None] * np.asarray(shadow)[None, None, :]
+        d, _ = stations.query(line.reshape(-1, 2), distance_upper_bound=BODY_EDGE_M)
+        out.append(~np.isfinite(d).reshape(line.shape[:2]).any(axis=1))
     return out[0], out[1]
 
 
