@@ -251,33 +251,72 @@ def add_cloud(scene: FixtureScene, *, x_frac: tuple[float, float] = (0.0, 1.0), 
     return scene
 
 
-def add_shed(
-    scene: FixtureScene,
+SHED_TRACKS_Y = (20.0, 25.3)
+"""Two tracks; a 45 m shed stands beside the second (:func:`shed_date`)."""
+SHED_X = (60.0, 105.0)
+SHED_EAVE_Y = 27.0  # roof edge 1.7 m from T2's centre line: over its shoulder
+SHED_RIDGE_Y = 34.0
+SHED_ROOF = np.array([0.30, 0.40, 0.62])
+
+
+def shed_date(
+    k: int,
+    shed_cars: list[Car],
     *,
-    x_m: tuple[float, float],
-    eave_y_m: float,
-    ridge_y_m: float,
-    roof: np.ndarray,
-    wall: np.ndarray | None = None,
-    wall_from_y_m: float = 0.0,
-    seed: int = 0,
-) -> FixtureScene:
-    """A shed along ``x_m`` (metres from the grid's west edge): its roof from the eave to
-    the ridge (metres north of the south edge), and with ``wall`` its wall face leaning
-    from the eave down to ``wall_from_y_m`` (over the track beside it), 2 % texture."""
-    g = scene.grid
+    paints: list[str],
+    wall: np.ndarray | None,
+    seed: int,
+    texture_seed: int,
+) -> tuple[FixtureScene, list[LineString], list[Car]]:
+    """Date ``k`` of a two-track yard with a shed beside T2 (400 x 90 px at 0.5 m).
+
+    A short train of ``paints`` on T1 that moves from date to date, ``shed_cars`` on T2,
+    the shed's roof over T2's shoulder and, with ``wall`` (a colour), its wall face leaning
+    from the eave over the shoulder and past T2's centre line; the scene's brightness
+    varies a little by date (``seed`` renders the yard, ``texture_seed`` the shed's 2 %
+    texture). Returns the scene, the two centre lines and all the cars.
+    """
+    g = make_grid(400, 90)
+    lines = [straight_line(g, y) for y in SHED_TRACKS_Y]
+    n = 2 + k % 3
+    cars = train(0, 8.0 + 9.0 * k, [13.92] * n, colours=paints[:n]) + list(shed_cars)
+    sc = render(g, lines, cars, seed=seed, shadow_m=(0.0, -1.3))
     minx, miny, maxx, maxy = g.bounds
     xs = minx + (np.arange(g.width) + 0.5) * g.resolution_m - minx
     ys = maxy - (np.arange(g.height) + 0.5) * g.resolution_m - miny
     px, py = np.meshgrid(xs, ys)
-    along = (px >= x_m[0]) & (px <= x_m[1])
-    tone = 1 + 0.02 * np.random.default_rng(seed).standard_normal(px.shape)
-    top = along & (py >= eave_y_m) & (py <= ridge_y_m)
-    scene.data[:, top] = roof[:, None] * tone[top]
+    along = (px >= SHED_X[0]) & (px <= SHED_X[1])
+    tone = 1 + 0.02 * np.random.default_rng(texture_seed).standard_normal(px.shape)
+    top = along & (py >= SHED_EAVE_Y) & (py <= SHED_RIDGE_Y)
+    sc.data[:, top] = SHED_ROOF[:, None] * tone[top]
     if wall is not None:
-        face = along & (py >= wall_from_y_m) & (py < eave_y_m + 0.8)
-        scene.data[:, face] = wall[:, None] * tone[face]
-    return scene
+        face = along & (py >= SHED_TRACKS_Y[1] - 0.6) & (py < SHED_EAVE_Y + 0.8)
+        sc.data[:, face] = np.asarray(wall)[:, None] * tone[face]
+    sc.data *= np.float32(0.9 + 0.03 * (k % 4))
+    return sc, lines, cars
+
+
+def count_archive(scenes: list[tuple[FixtureScene, list[LineString], list[Car]]]):
+    """Learn the archive of ``scenes`` (as :func:`shed_date` returns them) and analyse each.
+
+    Returns the learned background, and per date the counted vehicles on each track and
+    the true cars on it (T1, T2, ...). Every date must come out ``ok``.
+    """
+    from railwatch.detect import analyse_scene, learn_background
+    from railwatch.site import Site
+    from railwatch.tracks import tracks_from_lines
+
+    first, lines, _ = scenes[0]
+    tracks = tracks_from_lines([(f"T{i + 1}", ln) for i, ln in enumerate(lines)])
+    bg = learn_background([(s.data, s.bands, s.valid) for s, _, _ in scenes], first.grid, tracks)
+    site = Site(name="test", aoi=first.aoi)
+    got, want = [], []
+    for sc, _, cars in scenes:
+        a = analyse_scene(sc.data, sc.bands, sc.valid, sc.grid, tracks, sc.aoi, site, background=bg)
+        assert a.quality.status == "ok"
+        got.append([sum(v.counted for v in a.vehicles if v.track_id == t.track_id) for t in tracks])
+        want.append([sum(c.track == i for c in cars) for i in range(len(tracks))])
+    return bg, got, want
 
 
 def cut_nodata(scene: FixtureScene, *, keep_cols: int) -> FixtureScene:
