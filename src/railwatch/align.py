@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -520,13 +520,25 @@ def place_scene(
     if spectrum.usable > 0:
         m = int(max_shift_px)
         shape = _fft_shape(image_shape, m)
-        for a in anchors:
-            fa = np.fft.rfft2(np.asarray(a.edges, np.float32), shape)
-            dy, dx = _peak_shift(fa, spectrum.spectrum, shape, m)
-            votes.append((a.shift[0] + dy, a.shift[1] + dx))
+        spectra = ((np.fft.rfft2(np.asarray(a.edges, np.float32), shape), a.shift) for a in anchors)
+        votes = _anchor_votes(spectra, spectrum.spectrum, shape, m)
     if reference_shift is not None:
         votes.append((float(reference_shift[0]), float(reference_shift[1])))
     return _vote(votes, scale_px)
+
+
+def _anchor_votes(
+    anchors: Iterable[tuple[np.ndarray, tuple[float, float]]],
+    spectrum: np.ndarray,
+    shape: tuple[int, int],
+    m: int,
+) -> list[tuple[float, float]]:
+    """The position each anchor (its spectrum, its shift) implies for a scene's spectrum."""
+    votes = []
+    for fa, (sy, sx) in anchors:
+        dy, dx = _peak_shift(fa, spectrum, shape, m)
+        votes.append((sy + dy, sx + dx))
+    return votes
 
 
 def _vote(votes: Sequence[tuple[float, float]], scale_px: float) -> tuple[float, float]:
@@ -626,11 +638,8 @@ class ScenePlacer:
             return matched
         votes: list[tuple[float, float]] = []
         if (w > 0).any():
-            # The anchors vote against the scene's spectrum as edge_spectrum stores it.
-            fs = fe.astype(np.complex64)
-            for fa, (sy, sx) in self.anchors:
-                dy, dx = _peak_shift(fa, fs, shape, m)
-                votes.append((sy + dy, sx + dx))
+            # Against the scene's spectrum as edge_spectrum stores it.
+            votes = _anchor_votes(self.anchors, fe.astype(np.complex64), shape, m)
         votes.append(matched)
         return _vote(votes, self.scale_px)
 

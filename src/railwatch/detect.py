@@ -1490,9 +1490,9 @@ def _sky_shade(
     median tint of the shoulders beyond :data:`SKY_TINT_SPREADS` [0] spreads bluer. In a
     packed yard under a low sun the median shoulder may be shade: where it is that much
     bluer than the brightest quarter of the shoulders (in the sun whatever the share of
-    shade), the lit ground's tint and spread are theirs. A
-    shoulder (or bed) counts as shaded in full at the shade's tint, and not at all within
-    two spreads of the lit ground's.
+    shade), the lit ground's tint and spread are theirs. A shoulder (or bed) counts as
+    shaded in full at the shade's tint, and not at all within two spreads of the lit
+    ground's.
 
     Parameters
     ----------
@@ -1509,9 +1509,8 @@ def _sky_shade(
     -------
     list of numpy.ndarray or None
         (N,) shade shares of the left and right shoulders, then of each of ``beds``;
-        None without
-        red and blue bands, or where the scene's shade does not stand apart from the lit
-        ground by its tint (:data:`SKY_TINT_SPREADS` [1]).
+        None without red and blue bands, or where the scene's shade does not stand apart
+        from the lit ground by its tint (:data:`SKY_TINT_SPREADS` [1]).
 
     Examples
     --------
@@ -2365,7 +2364,7 @@ def _light(
         # The shoulders between busy tracks under a low sun lie in the bodies' shadows,
         # as dark as a cloud's: where ground open to the sun nearby is brighter, that is
         # the light (a cloud shadows open ground too), never darker than the shoulders.
-        light = np.fmax(light, _open_light(p, np.concatenate(lvl_open, axis=1)))
+        light = np.fmax(light, _open_light(tree, near, n_near, np.concatenate(lvl_open, axis=1)))
     out = []
     for k, o in enumerate(observations):
         sel = own[:, 0] == k
@@ -2411,27 +2410,35 @@ def _open_sides(
     return out[0], out[1]
 
 
-def _open_light(p: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """(b, R) local light at the sampled stations ``p`` (R, 2) from open shoulders ``ref``.
+def _open_light(tree: cKDTree, near: np.ndarray, n_near: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """(b, R) local light at the sampled stations of ``tree`` from their open shoulders.
 
-    ``ref`` (b, R) is NaN where neither shoulder is open to the sun (:func:`_open_sides`).
-    The light is the :data:`ILLUM_QUANTILE` percentile of the open shoulders within
-    :data:`ILLUM_RADIUS_M`, or twice that where none is nearer, NaN where none is.
+    ``ref`` (b, R) is NaN where neither shoulder is open to the sun (:func:`_open_sides`);
+    ``near`` and ``n_near`` are the stations' groups within :data:`ILLUM_RADIUS_M`
+    (:func:`_ball_groups`). The light is the :data:`ILLUM_QUANTILE` percentile of the
+    open shoulders within that radius, or twice that where none is nearer, NaN where none
+    is.
     """
     nb, n = ref.shape
     light = np.full((nb, n), np.nan)
     good = np.isfinite(ref).all(axis=0)
     if not good.any():
         return light
-    tree = cKDTree(p[good])
-    vals = ref[:, good]
+    vals = np.where(good, ref, 0.0)
     todo = np.ones(n, bool)
-    for radius in (ILLUM_RADIUS_M, 2.0 * ILLUM_RADIUS_M):
-        hits = tree.query_ball_point(p[todo], radius)
-        for i, h in zip(np.flatnonzero(todo), hits, strict=True):
-            if h:
-                light[:, i] = np.percentile(vals[:, h], ILLUM_QUANTILE, axis=1)
-                todo[i] = False
+    for groups in ((near, n_near), None):
+        idx, cnt = groups if groups is not None else _ball_groups(tree, 2.0 * ILLUM_RADIUS_M)
+        # Each group's open members first, in their order; the rest is padding.
+        keep = good[idx] & (np.arange(idx.shape[1])[None, :] < cnt[:, None])
+        order = np.argsort(~keep, axis=1, kind="stable")
+        members, count = np.take_along_axis(idx, order, axis=1), keep.sum(axis=1)
+        rows = np.flatnonzero(todo & (count > 0))
+        for r0 in range(0, rows.size, 2048):
+            r = rows[r0 : r0 + 2048]
+            light[:, r] = _padded_percentile(vals, members[r], count[r], ILLUM_QUANTILE)
+        todo[rows] = False
+        if not todo.any():
+            break
     return light
 
 
